@@ -1,0 +1,123 @@
+//! The v1 HTTP API.
+//!
+//! Routes are registered through `utoipa_axum`, which records each handler's OpenAPI
+//! description as it mounts the handler: the document at `/v1/openapi.json` is generated from
+//! the same code that serves requests and cannot drift from it.
+
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Serialize;
+use tower_http::catch_panic::CatchPanicLayer;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::AppState;
+
+pub mod error;
+pub mod extract;
+pub mod organisations;
+
+use error::{ApiError, ErrorBody};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "ledgerlink",
+        description = "An accounting connection hub: keeps links to Xero, QuickBooks Online, MYOB, \
+            MYOB Acumatica and Reckon Accounts alive, diagnoses failures and alerts. \
+            Authenticate with `Authorization: Bearer <tenant api key>`. Errors are \
+            `{\"error\": {\"code\", \"message\"}}`; lists are `{\"data\": [...], \"next_cursor\"}`."
+    ),
+    modifiers(&BearerAuth),
+    security(("api_key" = [])),
+    tags((name = "organisations", description = "A tenant's customer businesses and the people to contact about them"),
+         (name = "operations", description = "Liveness and the API description; no API key needed"))
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("api_key", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+    }
+}
+
+pub fn router(state: AppState) -> Router {
+    let (api, doc) = openapi_router().split_for_parts();
+    let doc = std::sync::Arc::new(doc);
+    api.route("/v1/openapi.json", get(move || std::future::ready(Json(doc.as_ref().clone()))))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(state.config.max_body_size))
+        .layer(axum::middleware::map_response(json_for_bare_errors))
+        .layer(CatchPanicLayer::custom(|_| ApiError::internal("a request handler panicked").into_response()))
+        .layer(axum::middleware::from_fn(crate::telemetry::request_context))
+        .with_state(state)
+}
+
+/// The documented routes. Kept separate so the OpenAPI document can be produced without a
+/// running hub (`ledgerlink openapi`).
+pub fn openapi_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(healthz))
+        .routes(routes!(organisations::create, organisations::list))
+        .routes(routes!(organisations::get, organisations::update, organisations::delete))
+        .routes(routes!(organisations::add_user, organisations::list_users))
+        .routes(routes!(organisations::remove_user))
+}
+
+/// The OpenAPI document, as served at `/v1/openapi.json`.
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    openapi_router().into_openapi()
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Health {
+    /// `ok`, or `unavailable` when the database does not answer.
+    status: &'static str,
+}
+
+/// Liveness: the hub runs and its database answers.
+#[utoipa::path(get, path = "/healthz", tag = "operations", security(),
+    responses((status = 200, body = Health), (status = 503, body = ErrorBody)))]
+pub async fn healthz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
+    match state.store.schema_version().await {
+        Ok(_) => Ok(Json(Health { status: "ok" })),
+        Err(error) => {
+            tracing::error!(%error, "health check: the database does not answer");
+            Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the database does not answer"))
+        }
+    }
+}
+
+async fn not_found(uri: Uri) -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("no such endpoint: {}", uri.path()))
+}
+
+async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{method} is not supported on {}", uri.path()),
+    )
+}
+
+/// Layers below the handlers (the body limit) answer with plain text; give them the API's
+/// error shape too.
+async fn json_for_bare_errors(response: Response) -> Response {
+    let is_json = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if response.status() == StatusCode::PAYLOAD_TOO_LARGE && !is_json {
+        return extract::payload_too_large().into_response();
+    }
+    response
+}

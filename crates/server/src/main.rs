@@ -1,0 +1,5 @@
+//! The `ledgerlink` binary; everything lives in the library.
+
+fn main() -> std::process::ExitCode {
+    ledgerlink_server::cli::main()
+}
