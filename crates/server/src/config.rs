@@ -627,7 +627,9 @@ mod tests {
 
     #[test]
     fn wrong_values_name_the_key_where_it_was_set_and_what_is_expected() {
-        let cases: &[(Option<&str>, &[(&str, &str)], &[&str])] = &[
+        // (file, environment, words the error must contain)
+        type Case<'a> = (Option<&'a str>, &'a [(&'a str, &'a str)], &'a [&'a str]);
+        let cases: &[Case] = &[
             (
                 Some("provider_timeout = \"soon\""),
                 &[],

@@ -31,10 +31,10 @@ pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
     let keys = load_keys(&config)?;
     let options =
         ConnectOptions { connect_timeout: config.database_connect_timeout, ..ConnectOptions::default() };
-    if let DatabaseUrl::Sqlite(path) = &config.database_url {
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            prepare_data_dir(parent)?;
-        }
+    if let DatabaseUrl::Sqlite(path) = &config.database_url
+        && let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty())
+    {
+        prepare_data_dir(parent)?;
     }
     let store = ledgerlink_store::connect(&config.database_url, &options)
         .await

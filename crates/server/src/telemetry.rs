@@ -31,7 +31,16 @@ pub fn init(format: LogFormat, level: &str) -> anyhow::Result<()> {
     };
     // A second init (several hubs in one test process) keeps the first subscriber.
     let _ = result;
+    INITIALISED.store(true, std::sync::atomic::Ordering::SeqCst);
     Ok(())
+}
+
+static INITIALISED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether [`init`] ran, so fatal errors go to the log (JSON for shippers) or, before that, to
+/// plain standard error — never both.
+pub fn initialised() -> bool {
+    INITIALISED.load(std::sync::atomic::Ordering::SeqCst)
 }
 
 /// The id of the request being served, available to handlers as an extension.

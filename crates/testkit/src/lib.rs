@@ -78,7 +78,9 @@ fn start_cluster() -> Cluster {
         pg_ctl = bin.join("pg_ctl").display(),
         dir = data.display(),
     );
-    shell(&watchdog, run_as_postgres)
+    // init reaps it once this process is gone; waiting for it here would wait forever.
+    #[allow(clippy::zombie_processes)]
+    let _watchdog = shell(&watchdog, run_as_postgres)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())

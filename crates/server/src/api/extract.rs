@@ -137,7 +137,9 @@ impl PageParams {
             None | Some("") => None,
             Some(c) if ledgerlink_core::id::is_well_formed(prefix, c) => Some(c),
             Some(_) => {
-                return Err(ApiError::invalid("`cursor` must be a `next_cursor` value returned by this list"));
+                return Err(ApiError::invalid(
+                    "`cursor` must be a `next_cursor` value returned by this list",
+                ));
             }
         };
         Ok((after, limit))

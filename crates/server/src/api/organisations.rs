@@ -26,8 +26,9 @@ pub struct CreateOrganisation {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateOrganisation {
-    #[serde(default)]
-    pub name: Option<String>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub name: Option<Option<String>>,
     /// A new external id, or null to remove it.
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>, nullable)]
@@ -158,11 +159,19 @@ pub async fn update(
     ApiJson(body): ApiJson<UpdateOrganisation>,
 ) -> Result<Json<OrganisationView>, ApiError> {
     let mut org = load(&state, &tenant.id, &id).await?;
-    if let Some(name) = body.name {
-        org.name = OrganisationName::parse("name", &name)?.into_inner();
+    let before = org.clone();
+    match body.name {
+        Some(Some(name)) => org.name = OrganisationName::parse("name", &name)?.into_inner(),
+        Some(None) => {
+            return Err(ApiError::invalid("`name` cannot be null; leave it out to keep the current name"));
+        }
+        None => {}
     }
     if let Some(value) = body.external_id {
         org.external_id = external_id(value)?;
+    }
+    if org == before {
+        return Ok(Json(org.into()));
     }
     org.updated_at = state.clock.now();
     if !state.store.update_organisation(&org).await? {
