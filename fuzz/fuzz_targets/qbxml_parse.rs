@@ -2,7 +2,7 @@
 //! a valid request document is itself valid.
 //!
 //! Run with `cargo +nightly fuzz run qbxml_parse` from this directory; seed the corpus with
-//! `../../shared/fixtures/qbxml/*/*.xml`.
+//! `crates/qbxml/tests/fixtures/*/*.xml`.
 
 #![no_main]
 

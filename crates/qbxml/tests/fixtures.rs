@@ -8,7 +8,7 @@ use ledgerlink_qbxml::{
 
 macro_rules! fixture {
     ($path:literal) => {
-        ($path, include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/fixtures/qbxml/", $path)))
+        ($path, include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/", $path)))
     };
 }
 
@@ -38,7 +38,7 @@ const RESPONSES: &[(&str, &str)] = &[
 ];
 
 fn fixture_dir(kind: &str) -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/qbxml").join(kind)
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(kind)
 }
 
 fn request(path: &str) -> &'static str {
