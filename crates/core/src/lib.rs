@@ -8,15 +8,23 @@
 //! - [`secret`]: [`SecretString`], which never prints itself, and API keys.
 //! - [`crypto`]: the AEAD envelope that encrypts secrets at rest, with key ids for rotation.
 //! - [`domain`]: parse-don't-validate inputs (organisation names, external ids, emails).
-//!
-//! Providers, connection statuses, the diagnosis knowledge base and the refresh policy join this
-//! crate with the OAuth and diagnosis issues.
+//! - [`provider`]: the accounting packages and their documented token rules.
+//! - [`connection`]: connection statuses (green, amber, red) and disconnect reasons.
+//! - [`diagnosis`]: failures said in the provider's terms and a person's.
+//! - [`refresh`]: when to refresh a token and how long to back off.
 
+pub mod connection;
 pub mod crypto;
+pub mod diagnosis;
 pub mod domain;
 pub mod id;
+pub mod provider;
+pub mod refresh;
 pub mod secret;
 pub mod time;
 
+pub use connection::{ConnectionStatus, DisconnectReason, ExternalAccount};
+pub use diagnosis::Diagnosis;
+pub use provider::Provider;
 pub use secret::SecretString;
 pub use time::{Clock, ManualClock, SystemClock, Timestamp};

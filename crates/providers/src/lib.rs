@@ -1,5 +1,18 @@
-//! One client per accounting provider (Xero, QuickBooks Online, MYOB, MYOB Acumatica) behind
-//! one trait, and the mapping of each provider's errors into diagnoses.
+//! Clients for the accounting providers, and the mapping of their answers into
+//! [`ledgerlink_core::Diagnosis`] values.
 //!
-//! Empty for now: the OAuth issue brings the Xero, QuickBooks and MYOB clients, the Acumatica
-//! issue the password-session client.
+//! # Layout
+//!
+//! - [`oauth`]: the OAuth 2.0 code flow, refresh and revocation for Xero, QuickBooks Online and
+//!   MYOB, with each provider's quirks (client authentication, `expires_in` as a string,
+//!   discovery of the linked account, the headers an app needs).
+//! - [`error`]: [`ProviderError`], which says whether a failure is permanent, transient, rate
+//!   limited, or of unknown outcome — the distinction the refresh engine lives by.
+//!
+//! The MYOB Acumatica password-session client arrives with its issue.
+
+pub mod error;
+pub mod oauth;
+
+pub use error::ProviderError;
+pub use oauth::{CallbackParams, OAuthClient, OAuthEndpoints, Pkce, TokenSet};

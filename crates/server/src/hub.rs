@@ -3,7 +3,7 @@
 
 use std::fs::{self, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -49,7 +49,12 @@ pub fn prepare_data_dir(dir: &Path) -> anyhow::Result<()> {
     if dir.exists() && !dir.is_dir() {
         bail!("data_dir {} exists but is not a directory", dir.display());
     }
-    fs::create_dir_all(dir).with_context(|| format!("Failed to create data_dir {}", dir.display()))?;
+    // Only the hub's user needs to read the database and the key file.
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("Failed to create data_dir {}", dir.display()))?;
     let probe = dir.join(format!(".write-test-{}", std::process::id()));
     fs::write(&probe, b"ok").with_context(|| format!("data_dir {} is not writable", dir.display()))?;
     fs::remove_file(&probe).with_context(|| format!("data_dir {} is not writable", dir.display()))?;
