@@ -14,7 +14,7 @@ pub(crate) fn conflict_or(err: sqlx::Error, message: impl FnOnce() -> String) ->
 }
 
 macro_rules! common_queries {
-    ($store:ty, $backend:expr) => {
+    ($store:ty, $backend:expr, $row:ty, $skip_locked:literal) => {
         #[async_trait::async_trait]
         impl $crate::Store for $store {
             fn backend(&self) -> $crate::Backend {
@@ -230,6 +230,410 @@ macro_rules! common_queries {
                 .await?;
                 Ok(result.rows_affected() == 1)
             }
+
+            async fn create_connection(&self, c: &$crate::Connection, event: &$crate::Event) -> $crate::Result<()> {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query(
+                    "INSERT INTO connections (id, tenant_id, organisation_id, provider, status, reason, status_since,
+                        redirect_url, created_at, updated_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                )
+                .bind(&c.id)
+                .bind(&c.tenant_id)
+                .bind(&c.organisation_id)
+                .bind(&c.provider)
+                .bind(&c.status)
+                .bind(&c.reason)
+                .bind(c.status_since.as_millis())
+                .bind(&c.redirect_url)
+                .bind(c.created_at.as_millis())
+                .bind(c.updated_at.as_millis())
+                .execute(&mut *tx)
+                .await?;
+                insert_event(&mut *tx, event).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn connection(&self, tenant_id: &str, id: &str) -> $crate::Result<Option<$crate::Connection>> {
+                let row: Option<$row> = sqlx::query("SELECT * FROM connections WHERE tenant_id = $1 AND id = $2")
+                    .bind(tenant_id)
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                Ok(row.as_ref().map(connection_from_row).transpose()?)
+            }
+
+            async fn connection_by_id(&self, id: &str) -> $crate::Result<Option<$crate::Connection>> {
+                let row: Option<$row> = sqlx::query("SELECT * FROM connections WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                Ok(row.as_ref().map(connection_from_row).transpose()?)
+            }
+
+            async fn list_connections(
+                &self,
+                tenant_id: &str,
+                filter: &$crate::ConnectionFilter,
+                after: Option<&str>,
+                limit: u32,
+            ) -> $crate::Result<Vec<$crate::Connection>> {
+                let rows: Vec<$row> = sqlx::query(
+                    "SELECT * FROM connections WHERE tenant_id = $1 AND id > $2
+                       AND ($3 IS NULL OR status = $3) AND ($4 IS NULL OR provider = $4)
+                       AND ($5 IS NULL OR organisation_id = $5)
+                     ORDER BY id LIMIT $6",
+                )
+                .bind(tenant_id)
+                .bind(after.unwrap_or(""))
+                .bind(&filter.status)
+                .bind(&filter.provider)
+                .bind(&filter.organisation_id)
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows.iter().map(connection_from_row).collect::<Result<_, _>>()?)
+            }
+
+            async fn delete_connection(&self, tenant_id: &str, id: &str) -> $crate::Result<bool> {
+                let mut tx = self.pool.begin().await?;
+                for table in ["oauth_states", "connection_events"] {
+                    sqlx::query(&format!("DELETE FROM {table} WHERE connection_id = $1"))
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                let result = sqlx::query("DELETE FROM connections WHERE tenant_id = $1 AND id = $2")
+                    .bind(tenant_id)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                if result.rows_affected() == 1 {
+                    tx.commit().await?;
+                    Ok(true)
+                } else {
+                    tx.rollback().await?;
+                    Ok(false)
+                }
+            }
+
+            async fn update_connection(
+                &self,
+                id: &str,
+                guard: $crate::Guard<'_>,
+                change: &$crate::ConnectionChange,
+                events: &[$crate::Event],
+            ) -> $crate::Result<bool> {
+                let owner = match guard {
+                    $crate::Guard::Any => "",
+                    $crate::Guard::LeaseHeldBy(owner) => owner,
+                };
+                let tokens = change.tokens.as_ref();
+                let (account_id, account_name) = match &change.external_account {
+                    Some((id, name)) => (Some(id.as_str()), name.as_deref()),
+                    None => (None, None),
+                };
+                let mut tx = self.pool.begin().await?;
+                let result = sqlx::query(
+                    "UPDATE connections SET
+                        status = $3,
+                        reason = $4,
+                        status_since = CASE WHEN status <> $3 THEN $5 ELSE status_since END,
+                        connected_at = CASE WHEN $3 = 'connected' AND status <> 'connected' THEN $5 ELSE connected_at END,
+                        last_error = CASE WHEN $6 THEN $7 ELSE last_error END,
+                        access_token = COALESCE($8, access_token),
+                        access_issued_at = COALESCE($9, access_issued_at),
+                        access_expires_at = COALESCE($10, access_expires_at),
+                        refresh_token = COALESCE($11, refresh_token),
+                        refresh_token_obtained_at = COALESCE($12, refresh_token_obtained_at),
+                        scope = COALESCE($13, scope),
+                        token_version = token_version + (CASE WHEN $8 IS NULL THEN 0 ELSE 1 END),
+                        external_account_id = COALESCE($14, external_account_id),
+                        external_account_name = COALESCE($15, external_account_name),
+                        next_refresh_at = $16,
+                        failures = $17,
+                        inflight_refresh_token = CASE WHEN $18 THEN NULL ELSE inflight_refresh_token END,
+                        inflight_since = CASE WHEN $18 THEN NULL ELSE inflight_since END,
+                        lease_owner = CASE WHEN $19 THEN NULL ELSE lease_owner END,
+                        lease_expires_at = CASE WHEN $19 THEN NULL ELSE lease_expires_at END,
+                        updated_at = $5
+                     WHERE id = $1 AND ($2 = '' OR lease_owner = $2)",
+                )
+                .bind(id)
+                .bind(owner)
+                .bind(&change.status)
+                .bind(&change.reason)
+                .bind(change.now.as_millis())
+                .bind(change.last_error.is_some())
+                .bind(change.last_error.clone().flatten())
+                .bind(tokens.map(|t| t.access_token.as_str()))
+                .bind(tokens.map(|t| t.access_issued_at.as_millis()))
+                .bind(tokens.map(|t| t.access_expires_at.as_millis()))
+                .bind(tokens.and_then(|t| t.refresh_token.as_deref()))
+                .bind(tokens.and_then(|t| t.refresh_token_obtained_at).map(|t| t.as_millis()))
+                .bind(tokens.and_then(|t| t.scope.as_deref()))
+                .bind(account_id)
+                .bind(account_name)
+                .bind(change.next_refresh_at.map(|t| t.as_millis()))
+                .bind(change.failures)
+                .bind(change.clear_inflight)
+                .bind(change.release_lease)
+                .execute(&mut *tx)
+                .await?;
+                if result.rows_affected() != 1 {
+                    tx.rollback().await?;
+                    return Ok(false);
+                }
+                for event in events {
+                    insert_event(&mut *tx, event).await?;
+                }
+                tx.commit().await?;
+                Ok(true)
+            }
+
+            async fn list_events(
+                &self,
+                tenant_id: &str,
+                connection_id: &str,
+                after: Option<&str>,
+                limit: u32,
+            ) -> $crate::Result<Vec<$crate::Event>> {
+                let rows: Vec<(String, String, String, String, String, Option<String>, Option<String>, i64)> =
+                    sqlx::query_as(
+                        "SELECT id, tenant_id, connection_id, type, status, reason, detail, created_at
+                         FROM connection_events
+                         WHERE tenant_id = $1 AND connection_id = $2
+                           AND seq > COALESCE((SELECT seq FROM connection_events WHERE id = $3), 0)
+                         ORDER BY seq LIMIT $4",
+                    )
+                    .bind(tenant_id)
+                    .bind(connection_id)
+                    .bind(after.unwrap_or(""))
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(id, tenant_id, connection_id, kind, status, reason, detail, created_at)| $crate::Event {
+                        id,
+                        tenant_id,
+                        connection_id,
+                        kind,
+                        status,
+                        reason,
+                        detail,
+                        created_at: ledgerlink_core::Timestamp::from_millis(created_at),
+                    })
+                    .collect())
+            }
+
+            async fn insert_oauth_state(&self, state: &$crate::OAuthState) -> $crate::Result<()> {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query("DELETE FROM oauth_states WHERE connection_id = $1")
+                    .bind(&state.connection_id)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query(
+                    "INSERT INTO oauth_states (state_hash, connection_id, code_verifier, redirect_uri, expires_at, created_at)
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(&state.state_hash)
+                .bind(&state.connection_id)
+                .bind(&state.code_verifier)
+                .bind(&state.redirect_uri)
+                .bind(state.expires_at.as_millis())
+                .bind(state.created_at.as_millis())
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn take_oauth_state(&self, state_hash: &str) -> $crate::Result<Option<$crate::OAuthState>> {
+                let row: Option<(String, String, Option<String>, String, i64, i64)> = sqlx::query_as(
+                    "DELETE FROM oauth_states WHERE state_hash = $1
+                     RETURNING state_hash, connection_id, code_verifier, redirect_uri, expires_at, created_at",
+                )
+                .bind(state_hash)
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(row.map(|(state_hash, connection_id, code_verifier, redirect_uri, expires_at, created_at)| {
+                    $crate::OAuthState {
+                        state_hash,
+                        connection_id,
+                        code_verifier,
+                        redirect_uri,
+                        expires_at: ledgerlink_core::Timestamp::from_millis(expires_at),
+                        created_at: ledgerlink_core::Timestamp::from_millis(created_at),
+                    }
+                }))
+            }
+
+            async fn heartbeat(&self, instance: &str, now: ledgerlink_core::Timestamp) -> $crate::Result<()> {
+                sqlx::query(
+                    "INSERT INTO hub_instances (id, started_at, heartbeat_at) VALUES ($1, $2, $2)
+                     ON CONFLICT (id) DO UPDATE SET heartbeat_at = $2",
+                )
+                .bind(instance)
+                .bind(now.as_millis())
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn claim_due(
+                &self,
+                instance: &str,
+                now: ledgerlink_core::Timestamp,
+                lease_until: ledgerlink_core::Timestamp,
+                alive_since: ledgerlink_core::Timestamp,
+                limit: u32,
+            ) -> $crate::Result<Vec<String>> {
+                Ok(sqlx::query_scalar(concat!(
+                    "UPDATE connections SET lease_owner = $1, lease_expires_at = $2
+                     WHERE id IN (
+                        SELECT id FROM connections
+                        WHERE next_refresh_at IS NOT NULL AND next_refresh_at <= $3
+                          AND (lease_owner IS NULL OR lease_expires_at < $3
+                               OR lease_owner NOT IN (SELECT id FROM hub_instances WHERE heartbeat_at >= $4))
+                        ORDER BY next_refresh_at LIMIT $5 ",
+                    $skip_locked,
+                    ")
+                     RETURNING id"
+                ))
+                .bind(instance)
+                .bind(lease_until.as_millis())
+                .bind(now.as_millis())
+                .bind(alive_since.as_millis())
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?)
+            }
+
+            async fn claim(
+                &self,
+                id: &str,
+                instance: &str,
+                now: ledgerlink_core::Timestamp,
+                lease_until: ledgerlink_core::Timestamp,
+                alive_since: ledgerlink_core::Timestamp,
+            ) -> $crate::Result<bool> {
+                let result = sqlx::query(
+                    "UPDATE connections SET lease_owner = $1, lease_expires_at = $2
+                     WHERE id = $5
+                       AND (lease_owner IS NULL OR lease_expires_at < $3
+                            OR lease_owner NOT IN (SELECT id FROM hub_instances WHERE heartbeat_at >= $4))",
+                )
+                .bind(instance)
+                .bind(lease_until.as_millis())
+                .bind(now.as_millis())
+                .bind(alive_since.as_millis())
+                .bind(id)
+                .execute(&self.pool)
+                .await?;
+                Ok(result.rows_affected() == 1)
+            }
+
+            async fn mark_refresh_in_flight(
+                &self,
+                id: &str,
+                instance: &str,
+                sealed_refresh_token: &str,
+                now: ledgerlink_core::Timestamp,
+            ) -> $crate::Result<bool> {
+                let result = sqlx::query(
+                    "UPDATE connections SET
+                        inflight_refresh_token = COALESCE(inflight_refresh_token, $3),
+                        inflight_since = COALESCE(inflight_since, $4)
+                     WHERE id = $1 AND lease_owner = $2",
+                )
+                .bind(id)
+                .bind(instance)
+                .bind(sealed_refresh_token)
+                .bind(now.as_millis())
+                .execute(&self.pool)
+                .await?;
+                Ok(result.rows_affected() == 1)
+            }
+
+            async fn release_all_leases(&self) -> $crate::Result<u64> {
+                let result = sqlx::query(
+                    "UPDATE connections SET lease_owner = NULL, lease_expires_at = NULL WHERE lease_owner IS NOT NULL",
+                )
+                .execute(&self.pool)
+                .await?;
+                Ok(result.rows_affected())
+            }
+
+            async fn next_refresh_due(&self) -> $crate::Result<Option<ledgerlink_core::Timestamp>> {
+                let due: Option<i64> = sqlx::query_scalar(
+                    "SELECT MIN(next_refresh_at) FROM connections WHERE next_refresh_at IS NOT NULL",
+                )
+                .fetch_one(&self.pool)
+                .await?;
+                Ok(due.map(ledgerlink_core::Timestamp::from_millis))
+            }
+        }
+
+        async fn insert_event<'e, E>(executor: E, event: &$crate::Event) -> Result<(), sqlx::Error>
+        where
+            E: sqlx::Executor<'e, Database = <$row as sqlx::Row>::Database>,
+        {
+            sqlx::query(
+                "INSERT INTO connection_events (id, tenant_id, connection_id, type, status, reason, detail, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(&event.id)
+            .bind(&event.tenant_id)
+            .bind(&event.connection_id)
+            .bind(&event.kind)
+            .bind(&event.status)
+            .bind(&event.reason)
+            .bind(&event.detail)
+            .bind(event.created_at.as_millis())
+            .execute(executor)
+            .await?;
+            Ok(())
+        }
+
+        fn connection_from_row(row: &$row) -> Result<$crate::Connection, sqlx::Error> {
+            use sqlx::Row;
+            let ts = |column: &str| -> Result<ledgerlink_core::Timestamp, sqlx::Error> {
+                Ok(ledgerlink_core::Timestamp::from_millis(row.try_get::<i64, _>(column)?))
+            };
+            let opt_ts = |column: &str| -> Result<Option<ledgerlink_core::Timestamp>, sqlx::Error> {
+                Ok(row.try_get::<Option<i64>, _>(column)?.map(ledgerlink_core::Timestamp::from_millis))
+            };
+            Ok($crate::Connection {
+                id: row.try_get("id")?,
+                tenant_id: row.try_get("tenant_id")?,
+                organisation_id: row.try_get("organisation_id")?,
+                provider: row.try_get("provider")?,
+                status: row.try_get("status")?,
+                reason: row.try_get("reason")?,
+                status_since: ts("status_since")?,
+                external_account_id: row.try_get("external_account_id")?,
+                external_account_name: row.try_get("external_account_name")?,
+                last_error: row.try_get("last_error")?,
+                redirect_url: row.try_get("redirect_url")?,
+                access_token: row.try_get("access_token")?,
+                access_issued_at: opt_ts("access_issued_at")?,
+                access_expires_at: opt_ts("access_expires_at")?,
+                refresh_token: row.try_get("refresh_token")?,
+                refresh_token_obtained_at: opt_ts("refresh_token_obtained_at")?,
+                scope: row.try_get("scope")?,
+                token_version: row.try_get("token_version")?,
+                next_refresh_at: opt_ts("next_refresh_at")?,
+                failures: row.try_get("failures")?,
+                inflight_refresh_token: row.try_get("inflight_refresh_token")?,
+                inflight_since: opt_ts("inflight_since")?,
+                lease_owner: row.try_get("lease_owner")?,
+                lease_expires_at: opt_ts("lease_expires_at")?,
+                created_at: ts("created_at")?,
+                updated_at: ts("updated_at")?,
+                connected_at: opt_ts("connected_at")?,
+            })
         }
 
         type OrganisationRow = (String, String, String, Option<String>, i64, i64);

@@ -134,4 +134,78 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<User>>;
     async fn remove_user(&self, tenant_id: &str, organisation_id: &str, user_id: &str) -> Result<bool>;
+
+    // Connections.
+    /// Inserts the connection with its first timeline event.
+    async fn create_connection(&self, connection: &Connection, event: &Event) -> Result<()>;
+    async fn connection(&self, tenant_id: &str, id: &str) -> Result<Option<Connection>>;
+    /// For workers, which act for every tenant.
+    async fn connection_by_id(&self, id: &str) -> Result<Option<Connection>>;
+    async fn list_connections(
+        &self,
+        tenant_id: &str,
+        filter: &ConnectionFilter,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Connection>>;
+    async fn delete_connection(&self, tenant_id: &str, id: &str) -> Result<bool>;
+    /// Applies `change` and appends `events` atomically, if `guard` allows; returns whether it
+    /// did.
+    async fn update_connection(
+        &self,
+        id: &str,
+        guard: Guard<'_>,
+        change: &ConnectionChange,
+        events: &[Event],
+    ) -> Result<bool>;
+    /// The connection's timeline, oldest first; `after` is an event id.
+    async fn list_events(
+        &self,
+        tenant_id: &str,
+        connection_id: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Event>>;
+
+    // OAuth states.
+    /// Stores a new state and forgets the connection's older ones.
+    async fn insert_oauth_state(&self, state: &OAuthState) -> Result<()>;
+    /// Removes and returns the state (single use), expired or not.
+    async fn take_oauth_state(&self, state_hash: &str) -> Result<Option<OAuthState>>;
+
+    // Refresh leases.
+    /// Records that `instance` is alive.
+    async fn heartbeat(&self, instance: &str, now: Timestamp) -> Result<()>;
+    /// Claims up to `limit` connections due for a refresh whose lease is free, expired, or held
+    /// by an instance whose last heartbeat is older than `alive_since`.
+    async fn claim_due(
+        &self,
+        instance: &str,
+        now: Timestamp,
+        lease_until: Timestamp,
+        alive_since: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<String>>;
+    /// Claims one connection's lease on the same terms, due or not.
+    async fn claim(
+        &self,
+        id: &str,
+        instance: &str,
+        now: Timestamp,
+        lease_until: Timestamp,
+        alive_since: Timestamp,
+    ) -> Result<bool>;
+    /// Write-ahead: records that a refresh with `sealed_refresh_token` is about to be sent,
+    /// unless a marker is already there (then the earlier one stands).
+    async fn mark_refresh_in_flight(
+        &self,
+        id: &str,
+        instance: &str,
+        sealed_refresh_token: &str,
+        now: Timestamp,
+    ) -> Result<bool>;
+    /// Frees every lease (SQLite start: this is the only process).
+    async fn release_all_leases(&self) -> Result<u64>;
+    /// The earliest `next_refresh_at` of any connection.
+    async fn next_refresh_due(&self) -> Result<Option<Timestamp>>;
 }

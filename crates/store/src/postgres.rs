@@ -96,4 +96,4 @@ fn is_transient(error: &sqlx::Error) -> bool {
     }
 }
 
-common_queries!(PostgresStore, Backend::Postgres);
+common_queries!(PostgresStore, Backend::Postgres, sqlx::postgres::PgRow, "FOR UPDATE SKIP LOCKED");

@@ -69,4 +69,4 @@ impl SqliteStore {
     }
 }
 
-common_queries!(SqliteStore, Backend::Sqlite);
+common_queries!(SqliteStore, Backend::Sqlite, sqlx::sqlite::SqliteRow, "");

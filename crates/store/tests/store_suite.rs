@@ -4,7 +4,10 @@
 use std::sync::Arc;
 
 use ledgerlink_core::{Timestamp, id};
-use ledgerlink_store::{ConnectOptions, DatabaseUrl, Organisation, Store, StoreError, Tenant, User};
+use ledgerlink_store::{
+    ConnectOptions, Connection, ConnectionChange, ConnectionFilter, DatabaseUrl, Event, Guard, OAuthState,
+    Organisation, Store, StoreError, Tenant, TokenWrite, User,
+};
 
 struct Fixture {
     store: Arc<dyn Store>,
@@ -68,6 +71,86 @@ fn user(org: &Organisation, email: &str) -> User {
         email: email.into(),
         created_at: T0,
     }
+}
+
+fn at(offset_ms: i64) -> Timestamp {
+    Timestamp::from_millis(T0.as_millis() + offset_ms)
+}
+
+fn event(c: &Connection, kind: &str, created_at: Timestamp) -> Event {
+    Event {
+        id: id::generate("evt", created_at.as_millis()),
+        tenant_id: c.tenant_id.clone(),
+        connection_id: c.id.clone(),
+        kind: kind.into(),
+        status: c.status.clone(),
+        reason: None,
+        detail: None,
+        created_at,
+    }
+}
+
+async fn connection(store: &dyn Store, org: &Organisation, provider: &str) -> Connection {
+    let c = Connection {
+        id: id::generate("con", T0.as_millis()),
+        tenant_id: org.tenant_id.clone(),
+        organisation_id: org.id.clone(),
+        provider: provider.into(),
+        status: "pending".into(),
+        reason: None,
+        status_since: T0,
+        external_account_id: None,
+        external_account_name: None,
+        last_error: None,
+        redirect_url: None,
+        access_token: None,
+        access_issued_at: None,
+        access_expires_at: None,
+        refresh_token: None,
+        refresh_token_obtained_at: None,
+        scope: None,
+        token_version: 0,
+        next_refresh_at: None,
+        failures: 0,
+        inflight_refresh_token: None,
+        inflight_since: None,
+        lease_owner: None,
+        lease_expires_at: None,
+        created_at: T0,
+        updated_at: T0,
+        connected_at: None,
+    };
+    store.create_connection(&c, &event(&c, "connection.created", T0)).await.unwrap();
+    c
+}
+
+fn connect(now: Timestamp, due: Timestamp, refresh: &str) -> ConnectionChange {
+    ConnectionChange {
+        status: "connected".into(),
+        reason: None,
+        last_error: Some(None),
+        tokens: Some(TokenWrite {
+            access_token: format!("sealed-access-{}", now.as_millis()),
+            access_issued_at: now,
+            access_expires_at: at(now.as_millis() - T0.as_millis() + 1_800_000),
+            refresh_token: Some(refresh.into()),
+            refresh_token_obtained_at: Some(now),
+            scope: Some("offline_access".into()),
+        }),
+        external_account: Some(("tenant-1".into(), Some("Demo Company".into()))),
+        next_refresh_at: Some(due),
+        failures: 0,
+        clear_inflight: true,
+        release_lease: true,
+        now,
+    }
+}
+
+async fn org_of(store: &dyn Store) -> Organisation {
+    let acme = tenant(store, "Acme").await;
+    let org = organisation(&acme, "Harbour Bakery", None);
+    store.create_organisation(&org).await.unwrap();
+    org
 }
 
 on_both_backends! {
@@ -180,6 +263,138 @@ on_both_backends! {
         assert_eq!(f.store.insert_setting_if_absent("k", "first", T0).await.unwrap(), "first");
         assert_eq!(f.store.insert_setting_if_absent("k", "second", T0).await.unwrap(), "first");
         assert_eq!(f.store.setting("k").await.unwrap().as_deref(), Some("first"));
+    }
+
+
+    async fn a_connection_is_created_with_its_first_event_and_filtered_in_lists(f: Fixture) {
+        let org = org_of(&*f.store).await;
+        let xero = connection(&*f.store, &org, "xero").await;
+        let qbo = connection(&*f.store, &org, "quickbooks").await;
+        assert_eq!(f.store.connection(&org.tenant_id, &xero.id).await.unwrap(), Some(xero.clone()));
+        assert_eq!(f.store.connection("ten_other", &xero.id).await.unwrap(), None);
+        let only_qbo = ConnectionFilter { provider: Some("quickbooks".into()), ..Default::default() };
+        let listed = f.store.list_connections(&org.tenant_id, &only_qbo, None, 10).await.unwrap();
+        assert_eq!(listed, vec![qbo.clone()]);
+        let pending = ConnectionFilter { status: Some("pending".into()), organisation_id: Some(org.id.clone()), ..Default::default() };
+        assert_eq!(f.store.list_connections(&org.tenant_id, &pending, None, 10).await.unwrap().len(), 2);
+        let events = f.store.list_events(&org.tenant_id, &xero.id, None, 10).await.unwrap();
+        assert_eq!(events.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>(), ["connection.created"]);
+    }
+
+    async fn an_update_stores_tokens_and_events_atomically_and_keeps_the_refresh_token_when_none_is_given(f: Fixture) {
+        let org = org_of(&*f.store).await;
+        let c = connection(&*f.store, &org, "xero").await;
+        let now = at(1_000);
+        assert!(f.store.update_connection(&c.id, Guard::Any, &connect(now, at(60_000), "sealed-refresh-1"), &[event(&c, "connection.connected", now)]).await.unwrap());
+        let stored = f.store.connection_by_id(&c.id).await.unwrap().unwrap();
+        assert_eq!(stored.status, "connected");
+        assert_eq!(stored.connected_at, Some(now));
+        assert_eq!(stored.status_since, now);
+        assert_eq!(stored.token_version, 1);
+        assert_eq!(stored.external_account_name.as_deref(), Some("Demo Company"));
+        assert_eq!(stored.refresh_token.as_deref(), Some("sealed-refresh-1"));
+
+        let mut without_refresh = connect(at(2_000), at(90_000), "unused");
+        without_refresh.tokens.as_mut().unwrap().refresh_token = None;
+        without_refresh.external_account = None;
+        assert!(f.store.update_connection(&c.id, Guard::Any, &without_refresh, &[]).await.unwrap());
+        let stored = f.store.connection_by_id(&c.id).await.unwrap().unwrap();
+        assert_eq!(stored.refresh_token.as_deref(), Some("sealed-refresh-1"), "never drop a refresh token");
+        assert_eq!(stored.token_version, 2);
+        assert_eq!(stored.connected_at, Some(now), "still connected since the first time");
+        assert_eq!(stored.external_account_id.as_deref(), Some("tenant-1"));
+        let kinds: Vec<String> = f.store.list_events(&org.tenant_id, &c.id, None, 10).await.unwrap().into_iter().map(|e| e.kind).collect();
+        assert_eq!(kinds, ["connection.created", "connection.connected"]);
+    }
+
+    async fn a_lease_goes_to_one_instance_and_only_its_holder_may_write(f: Fixture) {
+        let org = org_of(&*f.store).await;
+        let c = connection(&*f.store, &org, "xero").await;
+        f.store.update_connection(&c.id, Guard::Any, &connect(T0, at(10_000), "r1"), &[]).await.unwrap();
+        let now = at(20_000);
+        f.store.heartbeat("hub-a", now).await.unwrap();
+        f.store.heartbeat("hub-b", now).await.unwrap();
+        let alive_since = at(15_000);
+        let lease_until = at(200_000);
+        assert_eq!(f.store.claim_due("hub-a", now, lease_until, alive_since, 10).await.unwrap(), vec![c.id.clone()]);
+        assert!(f.store.claim_due("hub-b", now, lease_until, alive_since, 10).await.unwrap().is_empty());
+        assert!(!f.store.claim(&c.id, "hub-b", now, lease_until, alive_since).await.unwrap());
+        assert!(!f.store.update_connection(&c.id, Guard::LeaseHeldBy("hub-b"), &connect(now, at(90_000), "r-b"), &[]).await.unwrap());
+        assert!(f.store.update_connection(&c.id, Guard::LeaseHeldBy("hub-a"), &connect(now, at(90_000), "r-a"), &[]).await.unwrap());
+        let stored = f.store.connection_by_id(&c.id).await.unwrap().unwrap();
+        assert_eq!(stored.refresh_token.as_deref(), Some("r-a"));
+        assert_eq!(stored.lease_owner, None, "released with the result");
+    }
+
+    async fn the_lease_of_an_instance_that_stopped_heartbeating_is_taken_over(f: Fixture) {
+        let org = org_of(&*f.store).await;
+        let c = connection(&*f.store, &org, "xero").await;
+        f.store.update_connection(&c.id, Guard::Any, &connect(T0, at(10_000), "r1"), &[]).await.unwrap();
+        f.store.heartbeat("hub-a", at(20_000)).await.unwrap();
+        // hub-a claims with a long lease (the provider timeout), then dies.
+        assert!(f.store.claim(&c.id, "hub-a", at(20_000), at(200_000), at(15_000)).await.unwrap());
+        f.store.heartbeat("hub-b", at(30_000)).await.unwrap();
+        // While hub-a's heartbeat is recent, its lease holds…
+        assert!(f.store.claim_due("hub-b", at(22_000), at(202_000), at(17_000), 10).await.unwrap().is_empty());
+        // …once it is older than the liveness window, hub-b takes over long before the lease ends.
+        assert_eq!(f.store.claim_due("hub-b", at(30_000), at(210_000), at(25_000), 10).await.unwrap(), vec![c.id.clone()]);
+    }
+
+    async fn the_write_ahead_marker_survives_until_a_result_is_stored(f: Fixture) {
+        let org = org_of(&*f.store).await;
+        let c = connection(&*f.store, &org, "xero").await;
+        f.store.update_connection(&c.id, Guard::Any, &connect(T0, at(10_000), "r1"), &[]).await.unwrap();
+        f.store.heartbeat("hub-a", at(20_000)).await.unwrap();
+        assert!(f.store.claim(&c.id, "hub-a", at(20_000), at(200_000), at(15_000)).await.unwrap());
+        assert!(f.store.mark_refresh_in_flight(&c.id, "hub-a", "sealed-r1", at(20_001)).await.unwrap());
+        assert!(f.store.mark_refresh_in_flight(&c.id, "hub-a", "sealed-other", at(20_002)).await.unwrap());
+        let stored = f.store.connection_by_id(&c.id).await.unwrap().unwrap();
+        assert_eq!(stored.inflight_refresh_token.as_deref(), Some("sealed-r1"), "the first marker stands");
+        assert_eq!(stored.inflight_since, Some(at(20_001)));
+        // A process restart (SQLite) frees the lease; the marker stays for the retry.
+        assert_eq!(f.store.release_all_leases().await.unwrap(), 1);
+        let stored = f.store.connection_by_id(&c.id).await.unwrap().unwrap();
+        assert_eq!((stored.lease_owner, stored.inflight_refresh_token.as_deref()), (None, Some("sealed-r1")));
+        assert_eq!(f.store.next_refresh_due().await.unwrap(), Some(at(10_000)));
+    }
+
+    async fn an_oauth_state_is_single_use_and_replaces_older_ones(f: Fixture) {
+        let org = org_of(&*f.store).await;
+        let c = connection(&*f.store, &org, "xero").await;
+        let state = |hash: &str| OAuthState {
+            state_hash: hash.into(),
+            connection_id: c.id.clone(),
+            code_verifier: Some("sealed-verifier".into()),
+            redirect_uri: "http://hub/oauth/callback".into(),
+            expires_at: at(600_000),
+            created_at: T0,
+        };
+        f.store.insert_oauth_state(&state("first")).await.unwrap();
+        f.store.insert_oauth_state(&state("second")).await.unwrap();
+        assert_eq!(f.store.take_oauth_state("first").await.unwrap(), None, "a reconnect voids the older state");
+        assert_eq!(f.store.take_oauth_state("second").await.unwrap(), Some(state("second")));
+        assert_eq!(f.store.take_oauth_state("second").await.unwrap(), None, "single use");
+    }
+
+    async fn events_keep_their_order_within_a_millisecond_and_page_by_id(f: Fixture) {
+        let org = org_of(&*f.store).await;
+        let c = connection(&*f.store, &org, "xero").await;
+        let same_ms: Vec<Event> = (0..5).map(|i| event(&c, &format!("e{i}"), at(5))).collect();
+        f.store.update_connection(&c.id, Guard::Any, &connect(at(5), at(10_000), "r"), &same_ms).await.unwrap();
+        let first = f.store.list_events(&org.tenant_id, &c.id, None, 3).await.unwrap();
+        let rest = f.store.list_events(&org.tenant_id, &c.id, Some(&first[2].id), 10).await.unwrap();
+        let kinds: Vec<String> = first.into_iter().chain(rest).map(|e| e.kind).collect();
+        assert_eq!(kinds, ["connection.created", "e0", "e1", "e2", "e3", "e4"]);
+        assert!(f.store.list_events("ten_other", &c.id, None, 10).await.unwrap().is_empty());
+    }
+
+    async fn deleting_a_connection_removes_its_timeline_and_states(f: Fixture) {
+        let org = org_of(&*f.store).await;
+        let c = connection(&*f.store, &org, "xero").await;
+        assert!(!f.store.delete_connection("ten_other", &c.id).await.unwrap());
+        assert!(f.store.delete_connection(&org.tenant_id, &c.id).await.unwrap());
+        assert_eq!(f.store.connection_by_id(&c.id).await.unwrap(), None);
+        assert!(f.store.list_events(&org.tenant_id, &c.id, None, 10).await.unwrap().is_empty());
     }
 
     async fn data_survives_closing_and_reopening_the_store(f: Fixture) {
