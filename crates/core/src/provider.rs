@@ -48,8 +48,8 @@ impl Provider {
         match self {
             Self::Xero => Some(Duration::from_secs(60 * DAY)),
             Self::QuickBooks => Some(Duration::from_secs(100 * DAY)),
-            // Undocumented: assume Xero's shorter limit.
-            Self::Myob => Some(Duration::from_secs(60 * DAY)),
+            // Undocumented; reported as about a week.
+            Self::Myob => Some(Duration::from_secs(7 * DAY)),
             Self::Acumatica | Self::Reckon => None,
         }
     }

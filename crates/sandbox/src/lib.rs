@@ -1,6 +1,18 @@
-//! Simulators that behave like the real services: Xero, QuickBooks Online, MYOB and MYOB
-//! Acumatica providers with their token lifetimes, rotation, grace periods and fault switches,
-//! and the Reckon Web Connector desktop client with a fake company file.
+//! Simulators that behave like the real services, so the hub's code that passes against them
+//! works against the real ones: the Xero, QuickBooks Online and MYOB OAuth providers with their
+//! token lifetimes, rotation, grace periods, error bodies and fault switches. They serve
+//! `ledgerlink serve --sandbox`, the tests and the benchmarks.
 //!
-//! Empty for now: the OAuth issue brings the provider simulators that `serve --sandbox` mounts,
-//! the Reckon issue the desktop client behind `ledgerlink simulate reckon`.
+//! # Layout
+//!
+//! - [`providers`]: the [`providers::Simulator`] and its axum [`providers::router`].
+//!   - `providers::state`: accounts, grants and tokens of one provider; the rotation rules.
+//!   - `providers::oauth`: the code flow the providers share (consent page, token endpoint
+//!     bookkeeping, faults and concurrency counting).
+//!   - `providers::{xero, quickbooks, myob}`: each provider's paths and JSON shapes.
+//!   - `providers::control`: the `/_control/{provider}/…` API for faults and counters.
+//!
+//! The MYOB Acumatica simulator (password logins) and the Reckon Web Connector desktop client
+//! with its fake company file (`ledgerlink simulate reckon`) arrive later, with their issues.
+
+pub mod providers;

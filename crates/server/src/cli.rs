@@ -170,7 +170,11 @@ async fn serve(mut config: Config, sandbox: bool) -> anyhow::Result<()> {
     if config.public_url.port() == Some(0) {
         let _ = config.public_url.set_port(Some(address.port()));
     }
-    let state = hub::build(config).await?;
+    let clock: std::sync::Arc<dyn ledgerlink_core::Clock> = std::sync::Arc::new(ledgerlink_core::SystemClock);
+    let simulators =
+        if sandbox { Some(sandbox::attach_simulators(&mut config, clock.clone())?) } else { None };
+    let mut state = hub::build_with_clock(config, clock).await?;
+    state.extra_routes = simulators;
     if sandbox {
         let (tenant, key) = sandbox::ensure_demo_tenant(&state).await?;
         let base = state.config.public_base();
@@ -180,6 +184,10 @@ async fn serve(mut config: Config, sandbox: bool) -> anyhow::Result<()> {
         println!("Try it:");
         println!("  export LEDGERLINK_API_KEY={}", key.expose());
         println!("  curl -H \"Authorization: Bearer $LEDGERLINK_API_KEY\" {base}/v1/organisations");
+        println!(
+            "Simulated Xero, QuickBooks Online and MYOB answer under {base}{}/ (see the README).",
+            sandbox::MOUNT
+        );
     }
     tracing::info!(
         %address,

@@ -32,7 +32,7 @@ pub enum Kind {
 
 macro_rules! provider_keys {
     ($p:literal, $name:literal, authorize = $auth:literal, token = $token:literal, connections = $conn:literal,
-     api = $api:literal, revoke = $revoke:literal) => {
+     api = $api:literal, revoke = $revoke:literal, scopes = $scopes:literal) => {
         [
             Key {
                 path: concat!("providers.", $p, ".client_id"),
@@ -79,6 +79,12 @@ macro_rules! provider_keys {
                 default: Some(concat!("\"", $revoke, "\"")),
                 kind: Kind::String,
                 doc: "Where grants are revoked when a connection is deleted (empty: the provider has none).",
+            },
+            Key {
+                path: concat!("providers.", $p, ".scopes"),
+                default: Some(concat!("\"", $scopes, "\"")),
+                kind: Kind::String,
+                doc: "OAuth scopes to request, separated by spaces.",
             },
         ]
     };
@@ -157,34 +163,50 @@ const CORE_KEYS: &[Key] = &[
         kind: Kind::String,
         doc: "On SIGTERM or Ctrl-C, how long in-flight requests may take to finish before the hub exits.",
     },
+    Key {
+        path: "oauth_state_ttl",
+        default: Some("\"1h\""),
+        kind: Kind::String,
+        doc: "How long an authorize_url stays usable. Each one works once.",
+    },
+    Key {
+        path: "refresh_concurrency",
+        default: Some("64"),
+        kind: Kind::Integer,
+        doc: "How many token refreshes one hub process runs at the same time.",
+    },
 ];
 
-const XERO_KEYS: [Key; 7] = provider_keys!(
+const XERO_KEYS: [Key; 8] = provider_keys!(
     "xero",
     "Xero",
     authorize = "https://login.xero.com/identity/connect/authorize",
     token = "https://identity.xero.com/connect/token",
     connections = "https://api.xero.com/connections",
     api = "https://api.xero.com/api.xro/2.0",
-    revoke = "https://identity.xero.com/connect/revocation"
+    revoke = "https://identity.xero.com/connect/revocation",
+    scopes =
+        "openid profile email offline_access accounting.settings accounting.transactions accounting.contacts"
 );
-const QUICKBOOKS_KEYS: [Key; 7] = provider_keys!(
+const QUICKBOOKS_KEYS: [Key; 8] = provider_keys!(
     "quickbooks",
     "QuickBooks Online",
     authorize = "https://appcenter.intuit.com/connect/oauth2",
     token = "https://oauth.platform.intuit.com/oauth2/v1/tokens/bearer",
     connections = "https://accounts.platform.intuit.com/v1/openid_connect/userinfo",
     api = "https://quickbooks.api.intuit.com/v3",
-    revoke = "https://developer.api.intuit.com/v2/oauth2/tokens/revoke"
+    revoke = "https://developer.api.intuit.com/v2/oauth2/tokens/revoke",
+    scopes = "com.intuit.quickbooks.accounting"
 );
-const MYOB_KEYS: [Key; 7] = provider_keys!(
+const MYOB_KEYS: [Key; 8] = provider_keys!(
     "myob",
     "MYOB",
     authorize = "https://secure.myob.com/oauth2/account/authorize",
     token = "https://secure.myob.com/oauth2/v1/authorize",
     connections = "https://api.myob.com/accountright/",
     api = "https://api.myob.com/accountright",
-    revoke = ""
+    revoke = "",
+    scopes = "CompanyFile"
 );
 const MYOB_API_KEY: Key = Key {
     path: "providers.myob.api_key",
@@ -275,6 +297,8 @@ pub struct Config {
     pub log_level: String,
     pub max_body_size: usize,
     pub shutdown_timeout: Duration,
+    pub oauth_state_ttl: Duration,
+    pub refresh_concurrency: usize,
     pub providers: Providers,
 }
 
@@ -303,6 +327,7 @@ pub struct ProviderConfig {
     pub revoke_url: Option<url::Url>,
     #[serde(default)]
     pub api_key: Option<SecretString>,
+    pub scopes: String,
 }
 
 /// The file as written, before defaults; unknown keys are errors (they are usually typos).
@@ -329,6 +354,10 @@ struct FileConfig {
     max_body_size: usize,
     #[serde(deserialize_with = "duration")]
     shutdown_timeout: Duration,
+    #[serde(deserialize_with = "duration")]
+    oauth_state_ttl: Duration,
+    #[serde(deserialize_with = "concurrency")]
+    refresh_concurrency: usize,
     providers: Providers,
 }
 
@@ -426,12 +455,39 @@ impl FileConfig {
             log_level: self.log_level,
             max_body_size: self.max_body_size,
             shutdown_timeout: self.shutdown_timeout,
+            oauth_state_ttl: self.oauth_state_ttl,
+            refresh_concurrency: self.refresh_concurrency,
             providers: self.providers,
         }
     }
 }
 
+impl Providers {
+    pub fn get(&self, provider: ledgerlink_core::Provider) -> Option<&ProviderConfig> {
+        match provider {
+            ledgerlink_core::Provider::Xero => Some(&self.xero),
+            ledgerlink_core::Provider::QuickBooks => Some(&self.quickbooks),
+            ledgerlink_core::Provider::Myob => Some(&self.myob),
+            _ => None,
+        }
+    }
+
+    pub fn get_mut(&mut self, provider: ledgerlink_core::Provider) -> Option<&mut ProviderConfig> {
+        match provider {
+            ledgerlink_core::Provider::Xero => Some(&mut self.xero),
+            ledgerlink_core::Provider::QuickBooks => Some(&mut self.quickbooks),
+            ledgerlink_core::Provider::Myob => Some(&mut self.myob),
+            _ => None,
+        }
+    }
+}
+
 impl Config {
+    /// The redirect URI registered with every provider.
+    pub fn redirect_uri(&self) -> String {
+        format!("{}/oauth/callback", self.public_base())
+    }
+
     /// `public_url` without a trailing slash, ready for `format!("{}/path")`.
     pub fn public_base(&self) -> &str {
         self.public_url.as_str().trim_end_matches('/')
@@ -528,6 +584,14 @@ fn body_size<'de, D: serde::Deserializer<'de>>(d: D) -> Result<usize, D::Error> 
         return Err(serde::de::Error::custom(format!(
             "expected a size in bytes between 1024 and 1073741824, got {value}"
         )));
+    }
+    Ok(value as usize)
+}
+
+fn concurrency<'de, D: serde::Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+    let value = i64::deserialize(d)?;
+    if !(1..=4096).contains(&value) {
+        return Err(serde::de::Error::custom(format!("expected a number between 1 and 4096, got {value}")));
     }
     Ok(value as usize)
 }
@@ -684,7 +748,7 @@ mod tests {
             .collect();
         let config = load(Some(&uncommented), &[], &[]).unwrap();
         assert_eq!(config.listen.port(), 8080);
-        assert_eq!(keys().count(), CORE_KEYS.len() + 22);
+        assert_eq!(keys().count(), CORE_KEYS.len() + 25);
     }
 
     #[test]

@@ -40,7 +40,17 @@ pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
         .await
         .with_context(|| format!("Failed to open the database {}", config.database_url))?;
     check_key_matches_database(&*store, &keys, &*clock).await?;
-    Ok(AppState { store, config: Arc::new(config), clock, keys: Arc::new(keys) })
+    let config = Arc::new(config);
+    let keys = Arc::new(keys);
+    let providers = Arc::new(crate::providers::ProviderRegistry::from_config(&config)?);
+    let engine = Arc::new(crate::engine::RefreshEngine::new(
+        Arc::clone(&store),
+        Arc::clone(&keys),
+        Arc::clone(&clock),
+        Arc::clone(&providers),
+        Arc::clone(&config),
+    ));
+    Ok(AppState { store, config, clock, keys, providers, engine, extra_routes: None })
 }
 
 /// Creates the directory if needed and proves it is writable, so a bad `data_dir` fails at

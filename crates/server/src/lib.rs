@@ -25,7 +25,10 @@ use tokio_util::sync::CancellationToken;
 pub mod api;
 pub mod cli;
 pub mod config;
+pub mod connections;
+pub mod engine;
 pub mod hub;
+pub mod providers;
 pub mod sandbox;
 pub mod telemetry;
 pub mod tenants;
@@ -39,11 +42,27 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub clock: Arc<dyn Clock>,
     pub keys: Arc<KeyRing>,
+    pub providers: Arc<providers::ProviderRegistry>,
+    pub engine: Arc<engine::RefreshEngine>,
+    /// Extra routes mounted beside the API (the sandbox simulators).
+    pub extra_routes: Option<axum::Router>,
 }
 
-/// Serves the API on `listener` until `shutdown` is cancelled, then lets in-flight requests
-/// finish (bounded by `shutdown_timeout`).
+/// Serves the API and runs the background workers (the refresh engine) until `shutdown` is
+/// cancelled, then lets in-flight work finish (bounded by `shutdown_timeout`).
 pub async fn run(listener: TcpListener, state: AppState, shutdown: CancellationToken) -> std::io::Result<()> {
+    let engine = tokio::spawn(Arc::clone(&state.engine).run(shutdown.clone()));
+    let served = serve_api(listener, state, shutdown).await;
+    let _ = engine.await;
+    served
+}
+
+/// Serves only the API, without background workers: tests drive the engine themselves.
+pub async fn serve_api(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
     let grace = state.config.shutdown_timeout;
     let router = api::router(state);
     let stopping = shutdown.clone();

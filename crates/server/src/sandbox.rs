@@ -1,18 +1,55 @@
-//! What `serve --sandbox` adds to the hub, so a newcomer can follow the README without setup.
+//! What `serve --sandbox` adds to the hub, so a newcomer can follow the README without any
+//! provider account.
 //!
-//! Today that is a demo tenant, created once per database. Its API key is kept encrypted (like
-//! every secret at rest) so each sandbox start can print it again. The provider simulators are
-//! mounted here with the OAuth issue.
+//! - A demo tenant, created once per database. Its API key is kept encrypted (like every secret
+//!   at rest) so each sandbox start can print it again.
+//! - The simulated Xero, QuickBooks Online and MYOB providers, mounted at `/sandbox`, with
+//!   real token lifetimes, rotation and grace rules, a consent page, and fault switches under
+//!   `/sandbox/_control/{provider}/…`. Every provider without its own `client_id` is pointed at
+//!   them; configured providers are left alone.
+
+use std::sync::Arc;
 
 use anyhow::Context;
-use ledgerlink_core::SecretString;
+use ledgerlink_core::{Clock, SecretString};
+use ledgerlink_sandbox::providers::{self as sim, Rules, Simulator};
 use ledgerlink_store::Tenant;
 
 use crate::AppState;
+use crate::config::Config;
 
 const TENANT_ID_SETTING: &str = "sandbox.tenant_id";
 const API_KEY_SETTING: &str = "sandbox.api_key";
 const API_KEY_CONTEXT: &str = "setting:sandbox.api_key";
+
+/// Where the simulators are mounted.
+pub const MOUNT: &str = "/sandbox";
+
+/// Points every provider without a `client_id` at the simulators; returns the router to mount.
+pub fn attach_simulators(config: &mut Config, clock: Arc<dyn Clock>) -> anyhow::Result<axum::Router> {
+    let simulator = Simulator::new(clock, Rules::default());
+    let endpoints = Simulator::endpoints(&format!("{}{MOUNT}", config.public_base()));
+    for (provider, sim_provider) in [
+        (ledgerlink_core::Provider::Xero, sim::Provider::Xero),
+        (ledgerlink_core::Provider::QuickBooks, sim::Provider::QuickBooks),
+        (ledgerlink_core::Provider::Myob, sim::Provider::Myob),
+    ] {
+        let settings = config.providers.get_mut(provider).expect("OAuth providers have settings");
+        if settings.client_id.is_some() {
+            continue;
+        }
+        let urls = endpoints.get(sim_provider);
+        let parse = |u: &str| url::Url::parse(u).with_context(|| format!("sandbox URL {u}"));
+        settings.client_id = Some(urls.client_id.clone());
+        settings.client_secret = Some(SecretString::new(urls.client_secret.clone()));
+        settings.authorize_url = parse(&urls.authorize_url)?;
+        settings.token_url = parse(&urls.token_url)?;
+        settings.connections_url = parse(&urls.connections_url)?;
+        settings.api_base_url = parse(&urls.api_base_url)?;
+        settings.revoke_url = urls.revoke_url.as_deref().map(parse).transpose()?;
+    }
+    Ok(axum::Router::new().nest(MOUNT, sim::router(simulator)))
+}
 
 /// Returns the sandbox tenant and its API key, creating them on first use.
 pub async fn ensure_demo_tenant(state: &AppState) -> anyhow::Result<(Tenant, SecretString)> {

@@ -325,9 +325,10 @@ macro_rules! common_queries {
                 change: &$crate::ConnectionChange,
                 events: &[$crate::Event],
             ) -> $crate::Result<bool> {
-                let owner = match guard {
-                    $crate::Guard::Any => "",
-                    $crate::Guard::LeaseHeldBy(owner) => owner,
+                let (owner, version) = match guard {
+                    $crate::Guard::Any => ("", -1),
+                    $crate::Guard::LeaseHeldBy(owner) => (owner, -1),
+                    $crate::Guard::LeaseHeldByOrVersion(owner, version) => (owner, version),
                 };
                 let tokens = change.tokens.as_ref();
                 let (account_id, account_name) = match &change.external_account {
@@ -358,7 +359,7 @@ macro_rules! common_queries {
                         lease_owner = CASE WHEN $19 THEN NULL ELSE lease_owner END,
                         lease_expires_at = CASE WHEN $19 THEN NULL ELSE lease_expires_at END,
                         updated_at = $5
-                     WHERE id = $1 AND ($2 = '' OR lease_owner = $2)",
+                     WHERE id = $1 AND ($2 = '' OR lease_owner = $2 OR token_version = $20)",
                 )
                 .bind(id)
                 .bind(owner)
@@ -379,6 +380,7 @@ macro_rules! common_queries {
                 .bind(change.failures)
                 .bind(change.clear_inflight)
                 .bind(change.release_lease)
+                .bind(version)
                 .execute(&mut *tx)
                 .await?;
                 if result.rows_affected() != 1 {

@@ -134,4 +134,6 @@ pub struct ConnectionChange {
 pub enum Guard<'a> {
     Any,
     LeaseHeldBy(&'a str),
+    /// The lease holder, or anyone if no newer tokens were stored since `token_version`.
+    LeaseHeldByOrVersion(&'a str, i64),
 }

@@ -6,6 +6,7 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use ledgerlink_core::Diagnosis;
 use ledgerlink_core::domain::ValidationError;
 use ledgerlink_store::StoreError;
 use serde::Serialize;
@@ -16,11 +17,18 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
+    /// What went wrong at the provider, when the error is about a connection.
+    pub diagnosis: Option<Box<Diagnosis>>,
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct ErrorBody {
     pub error: ErrorDetail,
+    /// Present when the error concerns a connection's health (e.g. 409 on a disconnected
+    /// connection).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub diagnosis: Option<Diagnosis>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -35,7 +43,12 @@ pub struct ErrorDetail {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into() }
+        Self { status, code, message: message.into(), diagnosis: None }
+    }
+
+    pub fn with_diagnosis(mut self, diagnosis: Diagnosis) -> Self {
+        self.diagnosis = Some(Box::new(diagnosis));
+        self
     }
 
     pub fn not_found(what: &str) -> Self {
@@ -77,7 +90,10 @@ impl From<StoreError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = ErrorBody { error: ErrorDetail { code: self.code.to_owned(), message: self.message } };
+        let body = ErrorBody {
+            error: ErrorDetail { code: self.code.to_owned(), message: self.message },
+            diagnosis: self.diagnosis.map(|d| *d),
+        };
         (self.status, Json(body)).into_response()
     }
 }

@@ -18,6 +18,7 @@ use utoipa_axum::routes;
 
 use crate::AppState;
 
+pub mod connections;
 pub mod error;
 pub mod extract;
 pub mod organisations;
@@ -36,6 +37,7 @@ use error::{ApiError, ErrorBody};
     modifiers(&BearerAuth),
     security(("api_key" = [])),
     tags((name = "organisations", description = "A tenant's customer businesses and the people to contact about them"),
+         (name = "connections", description = "Links between organisations and accounting accounts, and their tokens"),
          (name = "operations", description = "Liveness and the API description; no API key needed"))
 )]
 struct ApiDoc;
@@ -52,6 +54,11 @@ impl Modify for BearerAuth {
 pub fn router(state: AppState) -> Router {
     let (api, doc) = openapi_router().split_for_parts();
     let doc = std::sync::Arc::new(doc);
+    let extra = state.extra_routes.clone();
+    let api = match extra {
+        Some(extra) => api.merge(extra.with_state(())),
+        None => api,
+    };
     api.route("/v1/openapi.json", get(move || std::future::ready(Json(doc.as_ref().clone()))))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -71,6 +78,13 @@ pub fn openapi_router() -> OpenApiRouter<AppState> {
         .routes(routes!(organisations::get, organisations::update, organisations::delete))
         .routes(routes!(organisations::add_user, organisations::list_users))
         .routes(routes!(organisations::remove_user))
+        .routes(routes!(connections::create))
+        .routes(routes!(connections::list))
+        .routes(routes!(connections::get, connections::delete))
+        .routes(routes!(connections::access_token))
+        .routes(routes!(connections::reconnect))
+        .routes(routes!(connections::events))
+        .routes(routes!(connections::callback))
 }
 
 /// The OpenAPI document, as served at `/v1/openapi.json`.

@@ -5,6 +5,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ledgerlink_server::config::{Config, Sources};
@@ -34,6 +35,12 @@ impl Storage {
     }
 
     pub fn config(&self, extra: &[(&str, &str)]) -> Config {
+        let owned: Vec<(String, String)> =
+            extra.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        self.config_owned(&owned)
+    }
+
+    pub fn config_owned(&self, extra: &[(String, String)]) -> Config {
         let mut env: std::collections::BTreeMap<String, String> = [
             ("LEDGERLINK_LISTEN".to_string(), "127.0.0.1:0".to_string()),
             ("LEDGERLINK_DATA_DIR".into(), self.dir.path().join("data").display().to_string()),
@@ -43,7 +50,7 @@ impl Storage {
             env.insert("LEDGERLINK_DATABASE_URL".into(), url.clone());
         }
         for (k, v) in extra {
-            env.insert((*k).into(), (*v).into());
+            env.insert(k.clone(), v.clone());
         }
         Config::load(&Sources { env, ..Default::default() }).unwrap()
     }
@@ -63,11 +70,30 @@ impl TestHub {
     }
 
     pub async fn start_with(storage: &Storage, extra: &[(&str, &str)]) -> Self {
+        let owned: Vec<(String, String)> =
+            extra.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Self::start_custom(storage, &owned, Arc::new(ledgerlink_core::SystemClock), true).await
+    }
+
+    /// A hub with the given clock; `background: false` leaves the refresh engine to the test
+    /// (`state.engine.run_due_once()`), which keeps manual-clock tests deterministic.
+    pub async fn start_custom(
+        storage: &Storage,
+        extra: &[(String, String)],
+        clock: Arc<dyn ledgerlink_core::Clock>,
+        background: bool,
+    ) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
-        let state = hub::build(storage.config(extra)).await.unwrap();
+        let mut extra = extra.to_vec();
+        extra.push(("LEDGERLINK_PUBLIC_URL".into(), base.clone()));
+        let state = hub::build_with_clock(storage.config_owned(&extra), clock).await.unwrap();
         let shutdown = CancellationToken::new();
-        let server = tokio::spawn(ledgerlink_server::run(listener, state.clone(), shutdown.clone()));
+        let server = if background {
+            tokio::spawn(ledgerlink_server::run(listener, state.clone(), shutdown.clone()))
+        } else {
+            tokio::spawn(ledgerlink_server::serve_api(listener, state.clone(), shutdown.clone()))
+        };
         Self { base, state, client: reqwest::Client::new(), shutdown, server }
     }
 
@@ -236,4 +262,45 @@ impl Drop for ServeProcess {
 
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// The provider simulators served on their own port, as the real providers would be.
+pub struct Sim {
+    pub sim: ledgerlink_sandbox::providers::Simulator,
+    pub base: String,
+}
+
+impl Sim {
+    pub async fn start(
+        clock: Arc<dyn ledgerlink_core::Clock>,
+        rules: ledgerlink_sandbox::providers::Rules,
+    ) -> Self {
+        let sim = ledgerlink_sandbox::providers::Simulator::new(clock, rules);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let router = ledgerlink_sandbox::providers::router(sim.clone());
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        Self { sim, base }
+    }
+
+    /// `LEDGERLINK_PROVIDERS_*` variables pointing every OAuth provider at this simulator.
+    pub fn env(&self) -> Vec<(String, String)> {
+        let endpoints = ledgerlink_sandbox::providers::Simulator::endpoints(&self.base);
+        let mut env = Vec::new();
+        for (name, e) in
+            [("XERO", &endpoints.xero), ("QUICKBOOKS", &endpoints.quickbooks), ("MYOB", &endpoints.myob)]
+        {
+            let mut set = |key: &str, value: &str| {
+                env.push((format!("LEDGERLINK_PROVIDERS_{name}_{key}"), value.to_owned()))
+            };
+            set("CLIENT_ID", &e.client_id);
+            set("CLIENT_SECRET", &e.client_secret);
+            set("AUTHORIZE_URL", &e.authorize_url);
+            set("TOKEN_URL", &e.token_url);
+            set("CONNECTIONS_URL", &e.connections_url);
+            set("API_BASE_URL", &e.api_base_url);
+            set("REVOKE_URL", e.revoke_url.as_deref().unwrap_or(""));
+        }
+        env
+    }
 }

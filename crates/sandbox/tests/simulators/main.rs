@@ -1,0 +1,7 @@
+//! The provider simulators over real HTTP, as the hub would use them.
+
+mod faults;
+mod myob;
+mod quickbooks;
+mod support;
+mod xero;

@@ -1,0 +1,464 @@
+//! Connections: `POST /v1/organisations/{id}/connections`, `GET /v1/connections…`, the access
+//! token, reconnect, delete, the timeline, and the providers' redirect to `/oauth/callback`.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use ledgerlink_core::{ConnectionStatus, Diagnosis, Provider};
+use ledgerlink_providers::CallbackParams;
+use ledgerlink_store::{Connection, ConnectionFilter};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::error::{ApiError, ErrorBody};
+use super::extract::{ApiJson, ApiQuery, AuthTenant, Page, PageParams};
+use crate::AppState;
+use crate::connections::{self, CallbackError};
+use crate::engine::AccessTokenError;
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateConnection {
+    /// `xero`, `quickbooks` or `myob` (OAuth); `acumatica` and `reckon` arrive with their issues.
+    pub provider: String,
+    /// Where to send the user's browser after the provider's consent page, with
+    /// `?connection_id=…&status=…` appended. Without it the hub shows a short page.
+    #[serde(default)]
+    pub redirect_url: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ExternalAccountView {
+    pub id: String,
+    pub name: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ConnectionView {
+    pub id: String,
+    pub organisation_id: String,
+    pub provider: String,
+    /// `pending`, `connected` (green), `degraded` (amber), `disconnected` (red) or `paused`.
+    pub status: String,
+    /// Why a person must act; set when `disconnected`.
+    pub reason: Option<String>,
+    pub external_account: Option<ExternalAccountView>,
+    /// The latest failure, diagnosed.
+    #[schema(value_type = Option<Object>)]
+    pub last_error: Option<Diagnosis>,
+    /// Human-readable warnings (a duplicate link, a shared API user).
+    pub warnings: Vec<String>,
+    pub created_at: String,
+    pub updated_at: String,
+    /// Since when the connection has had its current status.
+    pub status_since: String,
+    pub connected_at: Option<String>,
+    pub access_token_expires_at: Option<String>,
+    pub next_refresh_at: Option<String>,
+    /// Present on creation and reconnect: where to send the user to authorise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub authorize_url: Option<String>,
+}
+
+impl ConnectionView {
+    pub fn from_row(c: Connection) -> Self {
+        let last_error = c.last_error.as_deref().and_then(|json| serde_json::from_str(json).ok());
+        Self {
+            external_account: c
+                .external_account_id
+                .map(|id| ExternalAccountView { id, name: c.external_account_name }),
+            id: c.id,
+            organisation_id: c.organisation_id,
+            provider: c.provider,
+            status: c.status,
+            reason: c.reason,
+            last_error,
+            warnings: Vec::new(),
+            created_at: c.created_at.to_rfc3339(),
+            updated_at: c.updated_at.to_rfc3339(),
+            status_since: c.status_since.to_rfc3339(),
+            connected_at: c.connected_at.map(|t| t.to_rfc3339()),
+            access_token_expires_at: c.access_expires_at.map(|t| t.to_rfc3339()),
+            next_refresh_at: c.next_refresh_at.map(|t| t.to_rfc3339()),
+            authorize_url: None,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AuthorizeUrl {
+    pub authorize_url: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AccessTokenView {
+    pub access_token: String,
+    pub expires_at: String,
+    /// Headers the provider needs besides `Authorization`, e.g. `xero-tenant-id`.
+    pub headers: BTreeMap<String, String>,
+    /// The API base for this account (QuickBooks and MYOB put the company in the path).
+    pub api_base_url: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct EventView {
+    pub id: String,
+    /// e.g. `connection.connected`, `connection.degraded`, `connection.disconnected`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub status: String,
+    pub reason: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub diagnosis: Option<Diagnosis>,
+    #[schema(value_type = Option<Object>)]
+    pub external_account: Option<serde_json::Value>,
+    pub created_at: String,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListParams {
+    pub status: Option<String>,
+    pub provider: Option<String>,
+    pub organisation_id: Option<String>,
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+async fn load(state: &AppState, tenant_id: &str, id: &str) -> Result<Connection, ApiError> {
+    if !ledgerlink_core::id::is_well_formed("con", id) {
+        return Err(ApiError::not_found("connection"));
+    }
+    state.store.connection(tenant_id, id).await?.ok_or_else(|| ApiError::not_found("connection"))
+}
+
+fn parse_redirect_url(value: Option<String>) -> Result<Option<String>, ApiError> {
+    let Some(value) = value else { return Ok(None) };
+    let url = url::Url::parse(value.trim())
+        .map_err(|_| ApiError::invalid("`redirect_url` must be an absolute http:// or https:// URL"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() || value.len() > 2000 {
+        return Err(ApiError::invalid(
+            "`redirect_url` must be an absolute http:// or https:// URL of at most 2000 characters",
+        ));
+    }
+    Ok(Some(url.to_string()))
+}
+
+/// Create a connection for an organisation. OAuth providers answer with the `authorize_url`
+/// to send the user to; the connection is `pending` until they approve.
+#[utoipa::path(post, path = "/v1/organisations/{id}/connections", tag = "connections", request_body = CreateConnection,
+    responses((status = 201, body = ConnectionView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn create(
+    State(state): State<AppState>,
+    AuthTenant(tenant): AuthTenant,
+    Path(org_id): Path<String>,
+    ApiJson(body): ApiJson<CreateConnection>,
+) -> Result<(StatusCode, Json<ConnectionView>), ApiError> {
+    let org = if ledgerlink_core::id::is_well_formed("org", &org_id) {
+        state.store.organisation(&tenant.id, &org_id).await?
+    } else {
+        None
+    };
+    let org = org.ok_or_else(|| ApiError::not_found("organisation"))?;
+    let provider: Provider =
+        body.provider.parse().map_err(|rule| ApiError::invalid(format!("`provider` {rule}")))?;
+    if !provider.is_oauth() {
+        return Err(ApiError::invalid(format!(
+            "`provider` {provider}: {} connections are not available in this version of the hub yet",
+            provider.display_name()
+        )));
+    }
+    state
+        .providers
+        .oauth(provider)
+        .map_err(|message| ApiError::invalid(format!("`provider` {provider}: {message}")))?;
+    let redirect_url = parse_redirect_url(body.redirect_url)?;
+    let conn = connections::new_connection(&state, &org, provider, redirect_url);
+    let created = connections::event(&conn, "connection.created", &conn.status, None, &state);
+    state.store.create_connection(&conn, &created).await?;
+    let authorize_url =
+        connections::authorize_url(&state, &conn, provider).await.map_err(ApiError::internal)?;
+    let mut view = ConnectionView::from_row(conn);
+    view.authorize_url = Some(authorize_url);
+    Ok((StatusCode::CREATED, Json(view)))
+}
+
+/// Get a connection: its status (green, amber, red), reason, linked account and last diagnosis.
+#[utoipa::path(get, path = "/v1/connections/{id}", tag = "connections",
+    responses((status = 200, body = ConnectionView), (status = 404, body = ErrorBody)))]
+pub async fn get(
+    State(state): State<AppState>,
+    AuthTenant(tenant): AuthTenant,
+    Path(id): Path<String>,
+) -> Result<Json<ConnectionView>, ApiError> {
+    Ok(Json(ConnectionView::from_row(load(&state, &tenant.id, &id).await?)))
+}
+
+/// List connections, filtered by status, provider or organisation.
+#[utoipa::path(get, path = "/v1/connections", tag = "connections", params(ListParams),
+    responses((status = 200, body = Page<ConnectionView>), (status = 422, body = ErrorBody)))]
+pub async fn list(
+    State(state): State<AppState>,
+    AuthTenant(tenant): AuthTenant,
+    ApiQuery(params): ApiQuery<ListParams>,
+) -> Result<Json<Page<ConnectionView>>, ApiError> {
+    let page = PageParams { limit: params.limit, cursor: params.cursor };
+    let (after, limit) = page.validate("con")?;
+    if let Some(status) = &params.status {
+        status.parse::<ConnectionStatus>().map_err(|rule| ApiError::invalid(format!("`status` {rule}")))?;
+    }
+    if let Some(provider) = &params.provider {
+        provider.parse::<Provider>().map_err(|rule| ApiError::invalid(format!("`provider` {rule}")))?;
+    }
+    let filter = ConnectionFilter {
+        status: params.status,
+        provider: params.provider,
+        organisation_id: params.organisation_id,
+    };
+    let rows = state.store.list_connections(&tenant.id, &filter, after, limit + 1).await?;
+    let page = Page::from_rows(rows, limit, |c| c.id.clone());
+    Ok(Json(Page {
+        data: page.data.into_iter().map(ConnectionView::from_row).collect(),
+        next_cursor: page.next_cursor,
+    }))
+}
+
+/// A valid access token for the connection, refreshed first if it is about to expire (joining
+/// a refresh already under way). 409 with the diagnosis when the connection is disconnected.
+#[utoipa::path(get, path = "/v1/connections/{id}/access-token", tag = "connections",
+    responses((status = 200, body = AccessTokenView), (status = 404, body = ErrorBody),
+        (status = 409, description = "disconnected or not yet authorised", body = ErrorBody),
+        (status = 503, description = "the token expired and the provider cannot be reached for now", body = ErrorBody)))]
+pub async fn access_token(
+    State(state): State<AppState>,
+    AuthTenant(tenant): AuthTenant,
+    Path(id): Path<String>,
+) -> Result<Json<AccessTokenView>, ApiError> {
+    let conn = load(&state, &tenant.id, &id).await?;
+    let provider: Provider = conn.provider.parse().map_err(ApiError::internal)?;
+    match state.engine.access_token(&conn.id).await {
+        Ok(token) => {
+            let account = ledgerlink_core::ExternalAccount {
+                id: token.connection.external_account_id.clone().unwrap_or_default(),
+                name: token.connection.external_account_name.clone(),
+            };
+            let client = state.providers.oauth(provider).map_err(ApiError::internal)?;
+            Ok(Json(AccessTokenView {
+                access_token: token.token.expose().to_owned(),
+                expires_at: token.expires_at.to_rfc3339(),
+                headers: client.api_headers(&account),
+                api_base_url: client.account_api_base(&account),
+            }))
+        }
+        Err(AccessTokenError::Disconnected(conn)) => {
+            let diagnosis = diagnosis_of(&conn).unwrap_or_else(|| Diagnosis::invalid_grant(provider));
+            Err(ApiError::new(StatusCode::CONFLICT, "connection_disconnected", diagnosis.summary.clone())
+                .with_diagnosis(diagnosis))
+        }
+        Err(AccessTokenError::NotReady(conn)) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "connection_not_ready",
+            format!(
+                "the connection is {}: it has no token until a user authorises it (see authorize_url / reconnect)",
+                conn.status
+            ),
+        )),
+        Err(AccessTokenError::Unavailable(conn)) => {
+            let mut error = ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "provider_unavailable",
+                "the access token expired and refreshing it is failing for now; the hub keeps retrying",
+            );
+            if let Some(diagnosis) = diagnosis_of(&conn) {
+                error = error.with_diagnosis(diagnosis);
+            }
+            Err(error)
+        }
+        Err(AccessTokenError::Internal(e)) => Err(ApiError::internal(format!("{e:#}"))),
+    }
+}
+
+fn diagnosis_of(conn: &Connection) -> Option<Diagnosis> {
+    conn.last_error.as_deref().and_then(|json| serde_json::from_str(json).ok())
+}
+
+/// Start a new authorisation for an existing OAuth connection; it keeps its id and history.
+#[utoipa::path(post, path = "/v1/connections/{id}/reconnect", tag = "connections",
+    responses((status = 200, body = AuthorizeUrl), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn reconnect(
+    State(state): State<AppState>,
+    AuthTenant(tenant): AuthTenant,
+    Path(id): Path<String>,
+) -> Result<Json<AuthorizeUrl>, ApiError> {
+    let conn = load(&state, &tenant.id, &id).await?;
+    let provider: Provider = conn.provider.parse().map_err(ApiError::internal)?;
+    if !provider.is_oauth() {
+        return Err(ApiError::invalid(format!(
+            "{} connections are not reconnected through OAuth",
+            provider.display_name()
+        )));
+    }
+    state.providers.oauth(provider).map_err(ApiError::invalid)?;
+    let authorize_url =
+        connections::authorize_url(&state, &conn, provider).await.map_err(ApiError::internal)?;
+    let started = connections::event(&conn, "connection.reconnect_started", &conn.status, None, &state);
+    let change = ledgerlink_store::ConnectionChange {
+        status: conn.status.clone(),
+        reason: conn.reason.clone(),
+        last_error: None,
+        tokens: None,
+        external_account: None,
+        next_refresh_at: conn.next_refresh_at,
+        failures: conn.failures,
+        clear_inflight: false,
+        release_lease: false,
+        now: state.clock.now(),
+    };
+    state.store.update_connection(&conn.id, ledgerlink_store::Guard::Any, &change, &[started]).await?;
+    Ok(Json(AuthorizeUrl { authorize_url }))
+}
+
+/// Delete a connection: the grant is revoked at the provider where it can be, then the
+/// connection and its timeline are removed.
+#[utoipa::path(delete, path = "/v1/connections/{id}", tag = "connections",
+    responses((status = 204, description = "deleted"), (status = 404, body = ErrorBody)))]
+pub async fn delete(
+    State(state): State<AppState>,
+    AuthTenant(tenant): AuthTenant,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let conn = load(&state, &tenant.id, &id).await?;
+    connections::revoke(&state, &conn).await;
+    if !state.store.delete_connection(&tenant.id, &conn.id).await? {
+        return Err(ApiError::not_found("connection"));
+    }
+    tracing::info!(connection_id = %conn.id, provider = %conn.provider, "connection deleted");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The connection's timeline, oldest first.
+#[utoipa::path(get, path = "/v1/connections/{id}/events", tag = "connections", params(PageParams),
+    responses((status = 200, body = Page<EventView>), (status = 404, body = ErrorBody)))]
+pub async fn events(
+    State(state): State<AppState>,
+    AuthTenant(tenant): AuthTenant,
+    Path(id): Path<String>,
+    ApiQuery(page): ApiQuery<PageParams>,
+) -> Result<Json<Page<EventView>>, ApiError> {
+    let conn = load(&state, &tenant.id, &id).await?;
+    let (after, limit) = page.validate("evt")?;
+    let rows = state.store.list_events(&tenant.id, &conn.id, after, limit + 1).await?;
+    let page = Page::from_rows(rows, limit, |e| e.id.clone());
+    let data = page
+        .data
+        .into_iter()
+        .map(|e| {
+            let detail: serde_json::Value =
+                e.detail.as_deref().and_then(|d| serde_json::from_str(d).ok()).unwrap_or_default();
+            EventView {
+                id: e.id,
+                kind: e.kind,
+                status: e.status,
+                reason: e.reason,
+                diagnosis: serde_json::from_value(detail["diagnosis"].clone()).ok(),
+                external_account: detail.get("external_account").cloned(),
+                created_at: e.created_at.to_rfc3339(),
+            }
+        })
+        .collect();
+    Ok(Json(Page { data, next_cursor: page.next_cursor }))
+}
+
+/// Where providers send the user back. Protected by the single-use `state`, not an API key.
+#[utoipa::path(get, path = "/oauth/callback", tag = "connections", security(),
+    responses((status = 200, description = "an HTML page saying what happened"), (status = 302, description = "to the connection's redirect_url"),
+        (status = 400, description = "unknown, used or expired state")))]
+pub async fn callback(
+    State(state): State<AppState>,
+    query: Result<Query<CallbackParams>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let Ok(Query(params)) = query else {
+        return page(
+            StatusCode::BAD_REQUEST,
+            "This link is not valid",
+            "The address is malformed. Start the connection again from the app.",
+        );
+    };
+    match connections::complete(&state, &params).await {
+        Ok(conn) => {
+            let name = conn.external_account_name.clone().unwrap_or_else(|| "the account".into());
+            let provider =
+                conn.provider.parse::<Provider>().map(|p| p.display_name()).unwrap_or("the provider");
+            if let Some(url) = &conn.redirect_url {
+                return back_to_app(url, &conn, None);
+            }
+            page(
+                StatusCode::OK,
+                "Connected",
+                &format!("{provider} ({name}) is now connected. You can close this window."),
+            )
+        }
+        Err(CallbackError::Provider(diagnosis, conn)) => {
+            if let Some(url) = &conn.redirect_url {
+                return back_to_app(
+                    url,
+                    &conn,
+                    diagnosis.provider_code.as_deref().or(Some(&diagnosis.category)),
+                );
+            }
+            page(StatusCode::OK, "Not connected", &format!("{} {}", diagnosis.summary, diagnosis.action))
+        }
+        Err(
+            e @ (CallbackError::MissingState | CallbackError::UnknownState | CallbackError::ConnectionGone),
+        ) => page(
+            StatusCode::BAD_REQUEST,
+            "This link cannot be used",
+            &format!("{}. Start the connection again from the app.", capitalise(&e.to_string())),
+        ),
+        Err(CallbackError::Internal(error)) => {
+            tracing::error!(error = format!("{error:#}"), "completing an authorisation failed");
+            page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong",
+                "The hub could not finish connecting. Try again in a moment.",
+            )
+        }
+    }
+}
+
+fn back_to_app(url: &str, conn: &Connection, error: Option<&str>) -> Response {
+    let Ok(mut target) = url::Url::parse(url) else {
+        // Validated when the connection was created; cannot happen.
+        return page(StatusCode::OK, "Done", "You can close this window.");
+    };
+    {
+        let mut query = target.query_pairs_mut();
+        query.append_pair("connection_id", &conn.id).append_pair("status", &conn.status);
+        if let Some(error) = error {
+            query.append_pair("error", error);
+        }
+    }
+    Redirect::to(target.as_str()).into_response()
+}
+
+fn capitalise(text: &str) -> String {
+    let mut chars = text.chars();
+    chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
+}
+
+fn page(status: StatusCode, title: &str, message: &str) -> Response {
+    let escape =
+        |s: &str| s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;");
+    let body = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title} · ledgerlink</title>\
+         <meta name=\"viewport\" content=\"width=device-width\"></head><body style=\"font-family:system-ui,sans-serif;max-width:36rem;margin:4rem auto;line-height:1.5\">\
+         <h1>{title}</h1><p>{message}</p></body></html>",
+        title = escape(title),
+        message = escape(message)
+    );
+    (status, Html(body)).into_response()
+}

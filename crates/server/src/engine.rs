@@ -1,0 +1,644 @@
+//! The refresh engine: keeps every OAuth connection's tokens fresh and never loses one.
+//!
+//! DESIGN.md's rules, and where each lives:
+//! 1. Refresh ahead, scaled to the lifetime, with jitter — [`RefreshPolicy::next_refresh_at`].
+//! 2. Keep-alive of idle refresh tokens — the same, bounded by the provider's idle lifetime.
+//! 3. Single flight across instances — a lease in the database per connection ([`Store::claim_due`],
+//!    `FOR UPDATE SKIP LOCKED` on PostgreSQL), held by an instance that heartbeats; the row is
+//!    re-read after the claim. Within one process an in-memory set adds a second guard.
+//! 4. Write-ahead — [`Store::mark_refresh_in_flight`] before the token endpoint is called; the
+//!    result and the cleared marker commit together. A marker found later means "outcome
+//!    unknown": the same refresh token is retried, which Xero honours for 30 minutes.
+//! 5. Never drop a refresh token — a response without one keeps the stored one.
+//! 6. Classify — `invalid_grant` disconnects; timeouts, network errors and 5xx degrade and back
+//!    off (capped at 15 s once the access token is expiring); 429 waits `Retry-After`. Backoff
+//!    is per connection, so one broken connection cannot storm a provider or starve others.
+//! 7. Timeouts — the provider HTTP client uses `provider_timeout` (120 s by default).
+//! 8. [`RefreshEngine::access_token`] joins a refresh in flight (here or in another instance)
+//!    instead of racing it.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ledgerlink_core::crypto::KeyRing;
+use ledgerlink_core::refresh::RefreshPolicy;
+use ledgerlink_core::{
+    Clock, ConnectionStatus, Diagnosis, DisconnectReason, Provider, SecretString, Timestamp, id,
+};
+use ledgerlink_providers::ProviderError;
+use ledgerlink_store::{Connection, ConnectionChange, Event, Guard, Store, TokenWrite};
+use rand::Rng;
+use tokio::sync::{Notify, Semaphore};
+use tokio_util::sync::CancellationToken;
+
+use crate::Config;
+use crate::providers::ProviderRegistry;
+
+/// How often an instance proves it is alive, and how stale a heartbeat may get before the
+/// instance's leases are taken over.
+pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(1);
+pub const LIVENESS_WINDOW: Duration = Duration::from_secs(5);
+
+/// After this many consecutive transient failures a connection turns amber even if its access
+/// token is still good.
+const DEGRADE_AFTER_FAILURES: i64 = 3;
+
+pub fn token_context(connection_id: &str, field: &str) -> String {
+    format!("connection:{connection_id}:{field}")
+}
+
+pub struct RefreshEngine {
+    store: Arc<dyn Store>,
+    keys: Arc<KeyRing>,
+    clock: Arc<dyn Clock>,
+    providers: Arc<ProviderRegistry>,
+    config: Arc<Config>,
+    policy: RefreshPolicy,
+    /// This process's id in `hub_instances`; leases are held in its name.
+    instance: String,
+    /// Connections this process is refreshing right now.
+    in_flight: Mutex<HashSet<String>>,
+    /// Woken whenever a refresh finishes here, so waiters re-read the row.
+    finished: Notify,
+    /// Woken when a connection becomes due sooner than the loop expects (a new connection).
+    wake: Notify,
+}
+
+/// What [`RefreshEngine::access_token`] hands an app.
+#[derive(Debug)]
+pub struct AccessToken {
+    pub token: SecretString,
+    pub expires_at: Timestamp,
+    pub connection: Connection,
+}
+
+#[derive(Debug)]
+pub enum AccessTokenError {
+    /// Red: a person must act.
+    Disconnected(Connection),
+    /// Not authorised yet, or paused.
+    NotReady(Connection),
+    /// The token expired and refreshing it keeps failing for now.
+    Unavailable(Connection),
+    Internal(anyhow::Error),
+}
+
+impl RefreshEngine {
+    pub fn new(
+        store: Arc<dyn Store>,
+        keys: Arc<KeyRing>,
+        clock: Arc<dyn Clock>,
+        providers: Arc<ProviderRegistry>,
+        config: Arc<Config>,
+    ) -> Self {
+        let instance = id::generate("hub", clock.now().as_millis());
+        Self {
+            store,
+            keys,
+            clock,
+            providers,
+            config,
+            policy: RefreshPolicy::default(),
+            instance,
+            in_flight: Mutex::new(HashSet::new()),
+            finished: Notify::new(),
+            wake: Notify::new(),
+        }
+    }
+
+    pub fn instance(&self) -> &str {
+        &self.instance
+    }
+
+    pub fn policy(&self) -> &RefreshPolicy {
+        &self.policy
+    }
+
+    /// Tells the loop that something became due.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    fn lease_until(&self, now: Timestamp) -> Timestamp {
+        now.saturating_add(self.config.provider_timeout + Duration::from_secs(30))
+    }
+
+    fn alive_since(&self, now: Timestamp) -> Timestamp {
+        Timestamp::from_millis(now.as_millis() - LIVENESS_WINDOW.as_millis() as i64)
+    }
+
+    /// Runs until `shutdown`: heartbeats, claims due connections and refreshes them with at
+    /// most `refresh_concurrency` in flight.
+    pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
+        if self.store.backend() == ledgerlink_store::Backend::Sqlite {
+            // SQLite means one hub process: any lease in the file belongs to a previous run.
+            match self.store.release_all_leases().await {
+                Ok(0) => {}
+                Ok(freed) => tracing::info!(freed, "reclaimed refresh leases left by a previous run"),
+                Err(error) => tracing::error!(%error, "cannot reclaim leases left by a previous run"),
+            }
+        }
+        let permits = Arc::new(Semaphore::new(self.config.refresh_concurrency));
+        let heartbeat = tokio::spawn(Arc::clone(&self).heartbeat_loop(shutdown.clone()));
+        while !shutdown.is_cancelled() {
+            let claimed = match self.claim_batch(permits.available_permits()).await {
+                Ok(claimed) => claimed,
+                Err(error) => {
+                    tracing::error!(%error, "refresh engine: cannot claim due connections; retrying");
+                    Vec::new()
+                }
+            };
+            let full_batch = !claimed.is_empty() && permits.available_permits() <= claimed.len();
+            for id in claimed {
+                let permit = Arc::clone(&permits).acquire_owned().await.expect("never closed");
+                let engine = Arc::clone(&self);
+                tokio::spawn(async move {
+                    engine.refresh_claimed(&id).await;
+                    drop(permit);
+                });
+            }
+            if full_batch {
+                // Every permit is busy: wait for one before claiming more.
+                let _ = tokio::select! {
+                    permit = Arc::clone(&permits).acquire_owned() => drop(permit),
+                    () = shutdown.cancelled() => (),
+                };
+                continue;
+            }
+            let pause = self.pause_until_next_due().await;
+            tokio::select! {
+                () = tokio::time::sleep(pause) => {}
+                () = self.wake.notified() => {}
+                () = shutdown.cancelled() => {}
+            }
+        }
+        // Let refreshes in flight store their results; an interrupted one is recovered by the
+        // write-ahead marker at the next start.
+        let all = self.config.refresh_concurrency as u32;
+        let _ = tokio::time::timeout(self.config.shutdown_timeout, permits.acquire_many(all)).await;
+        heartbeat.abort();
+    }
+
+    async fn heartbeat_loop(self: Arc<Self>, shutdown: CancellationToken) {
+        let mut ticker = tokio::time::interval(HEARTBEAT_INTERVAL);
+        loop {
+            tokio::select! {
+                _ = ticker.tick() => {
+                    if let Err(error) = self.store.heartbeat(&self.instance, self.clock.now()).await {
+                        tracing::warn!(%error, "refresh engine: heartbeat failed");
+                    }
+                }
+                () = shutdown.cancelled() => return,
+            }
+        }
+    }
+
+    async fn pause_until_next_due(&self) -> Duration {
+        let max = Duration::from_secs(1);
+        match self.store.next_refresh_due().await {
+            Ok(Some(due)) => {
+                let wait = due.as_millis() - self.clock.now().as_millis();
+                Duration::from_millis(wait.clamp(10, max.as_millis() as i64) as u64)
+            }
+            _ => max,
+        }
+    }
+
+    async fn claim_batch(&self, capacity: usize) -> anyhow::Result<Vec<String>> {
+        if capacity == 0 {
+            return Ok(Vec::new());
+        }
+        let now = self.clock.now();
+        self.store.heartbeat(&self.instance, now).await?;
+        let limit = capacity.min(256) as u32;
+        let claimed = self
+            .store
+            .claim_due(&self.instance, now, self.lease_until(now), self.alive_since(now), limit)
+            .await?;
+        Ok(claimed)
+    }
+
+    /// Refreshes every connection due now and waits for the results: the deterministic
+    /// "run once" that tests drive with a manual clock.
+    pub async fn run_due_once(self: &Arc<Self>) -> anyhow::Result<usize> {
+        let mut done = 0;
+        loop {
+            let claimed = self.claim_batch(256).await?;
+            if claimed.is_empty() {
+                return Ok(done);
+            }
+            done += claimed.len();
+            let tasks: Vec<_> = claimed
+                .into_iter()
+                .map(|id| {
+                    let engine = Arc::clone(self);
+                    tokio::spawn(async move { engine.refresh_claimed(&id).await })
+                })
+                .collect();
+            for task in tasks {
+                task.await?;
+            }
+        }
+    }
+
+    /// Refreshes a connection whose lease this instance holds, then releases the lease.
+    async fn refresh_claimed(&self, id: &str) {
+        let Some(_guard) = self.begin(id) else {
+            // Already refreshing here (possible only when the clock jumps past a lease).
+            return;
+        };
+        if let Err(error) = self.refresh_leased(id).await {
+            tracing::error!(connection_id = id, error = format!("{error:#}"), "refresh failed internally");
+            self.release(id).await;
+        }
+    }
+
+    fn begin(&self, id: &str) -> Option<InFlight<'_>> {
+        let mut set = self.in_flight.lock().expect("in-flight set poisoned");
+        set.insert(id.to_owned()).then(|| InFlight { engine: self, id: id.to_owned() })
+    }
+
+    async fn release(&self, id: &str) {
+        let change = match self.store.connection_by_id(id).await {
+            Ok(Some(c)) => unchanged(&c, self.clock.now()),
+            _ => return,
+        };
+        let _ = self.store.update_connection(id, Guard::LeaseHeldBy(&self.instance), &change, &[]).await;
+    }
+
+    async fn refresh_leased(&self, id: &str) -> anyhow::Result<()> {
+        // Re-read after the claim: another instance may have refreshed in between.
+        let Some(conn) = self.store.connection_by_id(id).await? else { return Ok(()) };
+        let status: ConnectionStatus = conn.status.parse().map_err(anyhow::Error::msg)?;
+        let provider: Provider = conn.provider.parse().map_err(anyhow::Error::msg)?;
+        let now = self.clock.now();
+        if !status.is_live() || conn.next_refresh_at.is_none_or(|due| due > now) {
+            self.release(id).await;
+            return Ok(());
+        }
+        let client = match self.providers.oauth(provider) {
+            Ok(client) => client,
+            Err(message) => {
+                let diagnosis =
+                    Diagnosis::unexpected(provider, None, Some("not_configured".into()), Some(message));
+                return self.record_transient(&conn, provider, diagnosis, None, false).await;
+            }
+        };
+        // The marker, if present, is the token of a refresh whose outcome is unknown: retry it.
+        let outcome_was_unknown = conn.inflight_refresh_token.is_some();
+        let Some(sealed) = conn.inflight_refresh_token.clone().or_else(|| conn.refresh_token.clone()) else {
+            let diagnosis = Diagnosis::invalid_grant(provider);
+            return self.disconnect(&conn, DisconnectReason::AuthorizationRevoked, diagnosis).await;
+        };
+        let refresh_token = self.keys.decrypt_secret(&sealed, &token_context(id, "refresh_token"))?;
+        if !self.store.mark_refresh_in_flight(id, &self.instance, &sealed, now).await? {
+            return Ok(()); // The lease is gone; its new holder carries on.
+        }
+        if outcome_was_unknown {
+            tracing::info!(connection_id = id, provider = %provider, "retrying a refresh whose outcome was unknown with the same refresh token");
+        }
+        match client.refresh(&refresh_token).await {
+            Ok(tokens) => self.store_tokens(&conn, provider, tokens).await,
+            Err(error) => self.record_failure(&conn, provider, error, outcome_was_unknown).await,
+        }
+    }
+
+    async fn store_tokens(
+        &self,
+        conn: &Connection,
+        provider: Provider,
+        tokens: ledgerlink_providers::TokenSet,
+    ) -> anyhow::Result<()> {
+        let now = self.clock.now();
+        let change = self.connected_change(&conn.id, provider, tokens, now);
+        let mut events = Vec::new();
+        if conn.status != ConnectionStatus::Connected.as_str() {
+            events.push(self.event(
+                conn,
+                "connection.recovered",
+                ConnectionStatus::Connected,
+                None,
+                None,
+                now,
+            ));
+        }
+        // Stored if we still hold the lease, or if nobody stored newer tokens meanwhile (the
+        // lease was taken over but the new holder has not finished): never lose fresh tokens.
+        let guard = Guard::LeaseHeldByOrVersion(&self.instance, conn.token_version);
+        if self.store.update_connection(&conn.id, guard, &change, &events).await? {
+            if !events.is_empty() {
+                tracing::info!(connection_id = %conn.id, provider = %provider, "connection recovered");
+            }
+        } else {
+            tracing::warn!(connection_id = %conn.id, "another instance stored newer tokens; discarding this refresh's result");
+        }
+        Ok(())
+    }
+
+    /// The change that stores fresh tokens and schedules the next refresh.
+    pub fn connected_change(
+        &self,
+        connection_id: &str,
+        provider: Provider,
+        tokens: ledgerlink_providers::TokenSet,
+        now: Timestamp,
+    ) -> ConnectionChange {
+        let lifetime = tokens.expires_in.unwrap_or_else(|| default_access_lifetime(provider));
+        let expires_at = now.saturating_add(lifetime);
+        let next = self.policy.next_refresh_at(
+            now,
+            expires_at,
+            provider.refresh_token_idle_lifetime(),
+            rand::thread_rng().r#gen::<f64>(),
+        );
+        let refresh_token = tokens
+            .refresh_token
+            .as_ref()
+            .map(|t| self.keys.encrypt_secret(t, &token_context(connection_id, "refresh_token")));
+        ConnectionChange {
+            status: ConnectionStatus::Connected.as_str().into(),
+            reason: None,
+            last_error: Some(None),
+            tokens: Some(TokenWrite {
+                access_token: self
+                    .keys
+                    .encrypt_secret(&tokens.access_token, &token_context(connection_id, "access_token")),
+                access_issued_at: now,
+                access_expires_at: expires_at,
+                refresh_token_obtained_at: refresh_token.as_ref().map(|_| now),
+                refresh_token,
+                scope: tokens.scope,
+            }),
+            external_account: None,
+            next_refresh_at: Some(next),
+            failures: 0,
+            clear_inflight: true,
+            release_lease: true,
+            now,
+        }
+    }
+
+    async fn record_failure(
+        &self,
+        conn: &Connection,
+        provider: Provider,
+        error: ProviderError,
+        outcome_was_unknown: bool,
+    ) -> anyhow::Result<()> {
+        let mut diagnosis = error.diagnosis(provider);
+        if error.is_permanent() {
+            if outcome_was_unknown {
+                diagnosis.summary.push_str(
+                    " An earlier refresh's answer was lost, and the provider no longer accepts the token it replaced.",
+                );
+            }
+            let reason = match (provider.refresh_token_idle_lifetime(), conn.refresh_token_obtained_at) {
+                (Some(idle), Some(obtained)) if self.clock.now() >= obtained.saturating_add(idle) => {
+                    DisconnectReason::RefreshTokenExpired
+                }
+                _ => DisconnectReason::AuthorizationRevoked,
+            };
+            return self.disconnect(conn, reason, diagnosis).await;
+        }
+        if let Some(wait) = error.retry_after() {
+            return self.record_transient(conn, provider, diagnosis, Some(wait), true).await;
+        }
+        // Keep the marker when the provider may have processed the refresh.
+        self.record_transient(conn, provider, diagnosis, None, !error.outcome_unknown()).await
+    }
+
+    async fn record_transient(
+        &self,
+        conn: &Connection,
+        provider: Provider,
+        diagnosis: Diagnosis,
+        retry_after: Option<Duration>,
+        clear_inflight: bool,
+    ) -> anyhow::Result<()> {
+        let now = self.clock.now();
+        let failures = if retry_after.is_some() { conn.failures } else { conn.failures + 1 };
+        let wait = retry_after.unwrap_or_else(|| {
+            self.policy.backoff(
+                failures as u32,
+                now,
+                conn.access_expires_at,
+                rand::thread_rng().r#gen::<f64>(),
+            )
+        });
+        let token_expired = conn.access_expires_at.is_none_or(|exp| exp <= now);
+        let degrade = token_expired || failures >= DEGRADE_AFTER_FAILURES;
+        let status = if degrade {
+            ConnectionStatus::Degraded
+        } else {
+            conn.status.parse().unwrap_or(ConnectionStatus::Connected)
+        };
+        let mut events = Vec::new();
+        if status == ConnectionStatus::Degraded && conn.status != ConnectionStatus::Degraded.as_str() {
+            events.push(self.event(conn, "connection.degraded", status, None, Some(&diagnosis), now));
+            tracing::warn!(
+                connection_id = %conn.id, provider = %provider, category = %diagnosis.category,
+                retry_in_ms = wait.as_millis() as u64, "connection degraded: refreshing keeps failing"
+            );
+        }
+        let change = ConnectionChange {
+            status: status.as_str().into(),
+            reason: None,
+            last_error: Some(Some(serde_json::to_string(&diagnosis)?)),
+            tokens: None,
+            external_account: None,
+            next_refresh_at: Some(now.saturating_add(wait)),
+            failures,
+            clear_inflight,
+            release_lease: true,
+            now,
+        };
+        self.store.update_connection(&conn.id, Guard::LeaseHeldBy(&self.instance), &change, &events).await?;
+        Ok(())
+    }
+
+    async fn disconnect(
+        &self,
+        conn: &Connection,
+        reason: DisconnectReason,
+        diagnosis: Diagnosis,
+    ) -> anyhow::Result<()> {
+        let now = self.clock.now();
+        let event = self.event(
+            conn,
+            "connection.disconnected",
+            ConnectionStatus::Disconnected,
+            Some(reason),
+            Some(&diagnosis),
+            now,
+        );
+        let change = ConnectionChange {
+            status: ConnectionStatus::Disconnected.as_str().into(),
+            reason: Some(reason.as_str().into()),
+            last_error: Some(Some(serde_json::to_string(&diagnosis)?)),
+            tokens: None,
+            external_account: None,
+            next_refresh_at: None,
+            failures: conn.failures + 1,
+            clear_inflight: true,
+            release_lease: true,
+            now,
+        };
+        if self
+            .store
+            .update_connection(&conn.id, Guard::LeaseHeldBy(&self.instance), &change, &[event])
+            .await?
+        {
+            tracing::warn!(
+                connection_id = %conn.id, organisation_id = %conn.organisation_id, provider = %conn.provider,
+                reason = reason.as_str(), provider_code = diagnosis.provider_code.as_deref().unwrap_or(""),
+                "connection disconnected: a person must reconnect it"
+            );
+        }
+        Ok(())
+    }
+
+    pub fn event(
+        &self,
+        conn: &Connection,
+        kind: &str,
+        status: ConnectionStatus,
+        reason: Option<DisconnectReason>,
+        diagnosis: Option<&Diagnosis>,
+        now: Timestamp,
+    ) -> Event {
+        Event {
+            id: id::generate("evt", now.as_millis()),
+            tenant_id: conn.tenant_id.clone(),
+            connection_id: conn.id.clone(),
+            kind: kind.into(),
+            status: status.as_str().into(),
+            reason: reason.map(|r| r.as_str().into()),
+            detail: diagnosis.map(|d| serde_json::json!({ "diagnosis": d }).to_string()),
+            created_at: now,
+        }
+    }
+
+    /// A valid access token for `id`, refreshing first if it is expired or about to be —
+    /// joining a refresh already in flight here or in another instance rather than racing it.
+    pub async fn access_token(&self, id: &str) -> Result<AccessToken, AccessTokenError> {
+        let deadline = tokio::time::Instant::now() + self.config.provider_timeout + Duration::from_secs(10);
+        let mut attempted = false;
+        loop {
+            let finished = self.finished.notified();
+            let conn = match self.store.connection_by_id(id).await {
+                Ok(Some(conn)) => conn,
+                Ok(None) => {
+                    return Err(AccessTokenError::Internal(anyhow::anyhow!("connection {id} vanished")));
+                }
+                Err(e) => return Err(AccessTokenError::Internal(e.into())),
+            };
+            let status: ConnectionStatus = conn.status.parse().unwrap_or(ConnectionStatus::Pending);
+            match status {
+                ConnectionStatus::Disconnected => return Err(AccessTokenError::Disconnected(conn)),
+                ConnectionStatus::Pending | ConnectionStatus::Paused => {
+                    return Err(AccessTokenError::NotReady(conn));
+                }
+                ConnectionStatus::Connected | ConnectionStatus::Degraded => {}
+            }
+            let now = self.clock.now();
+            let (Some(sealed), Some(issued), Some(expires)) =
+                (&conn.access_token, conn.access_issued_at, conn.access_expires_at)
+            else {
+                return Err(AccessTokenError::NotReady(conn));
+            };
+            let usable = expires > now;
+            if !self.policy.needs_refresh_now(now, issued, expires) || (attempted && usable) {
+                let token = self
+                    .keys
+                    .decrypt_secret(sealed, &token_context(id, "access_token"))
+                    .map_err(|e| AccessTokenError::Internal(e.into()))?;
+                return Ok(AccessToken { token, expires_at: expires, connection: conn });
+            }
+            if attempted && conn.lease_owner.is_none() {
+                // We refreshed (or waited for a refresh) and the token is still expired.
+                return Err(AccessTokenError::Unavailable(conn));
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(AccessTokenError::Unavailable(conn));
+            }
+            // Start the refresh ourselves if nobody holds it; otherwise wait for the holder.
+            if let Some(_guard) = self.begin(id) {
+                let claimed = self
+                    .store
+                    .claim(id, &self.instance, now, self.lease_until(now), self.alive_since(now))
+                    .await
+                    .map_err(|e| AccessTokenError::Internal(e.into()))?;
+                if claimed {
+                    attempted = true;
+                    // Due now, whatever the schedule said.
+                    if let Err(error) = self.refresh_now(id).await {
+                        tracing::error!(
+                            connection_id = id,
+                            error = format!("{error:#}"),
+                            "refresh failed internally"
+                        );
+                        self.release(id).await;
+                    }
+                    continue;
+                }
+            }
+            attempted = true;
+            tokio::select! {
+                () = finished => {}
+                () = tokio::time::sleep(Duration::from_millis(100)) => {}
+            }
+        }
+    }
+
+    async fn refresh_now(&self, id: &str) -> anyhow::Result<()> {
+        // Make the claimed connection due, then take the normal path.
+        if let Some(conn) = self.store.connection_by_id(id).await? {
+            if conn.next_refresh_at.is_some_and(|due| due > self.clock.now()) {
+                let mut change = unchanged(&conn, self.clock.now());
+                change.next_refresh_at = Some(self.clock.now());
+                change.release_lease = false;
+                self.store.update_connection(id, Guard::LeaseHeldBy(&self.instance), &change, &[]).await?;
+            }
+        }
+        self.refresh_leased(id).await
+    }
+}
+
+/// Marks a connection as in flight in this process until dropped.
+struct InFlight<'a> {
+    engine: &'a RefreshEngine,
+    id: String,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.engine.in_flight.lock().expect("in-flight set poisoned").remove(&self.id);
+        self.engine.finished.notify_waiters();
+    }
+}
+
+/// A change that leaves the connection as it is and frees its lease.
+fn unchanged(conn: &Connection, now: Timestamp) -> ConnectionChange {
+    ConnectionChange {
+        status: conn.status.clone(),
+        reason: conn.reason.clone(),
+        last_error: None,
+        tokens: None,
+        external_account: None,
+        next_refresh_at: conn.next_refresh_at,
+        failures: conn.failures,
+        clear_inflight: false,
+        release_lease: true,
+        now,
+    }
+}
+
+/// The documented access-token lifetime, for responses that do not state `expires_in`.
+pub fn default_access_lifetime(provider: Provider) -> Duration {
+    match provider {
+        Provider::Xero => Duration::from_secs(30 * 60),
+        Provider::QuickBooks => Duration::from_secs(3600),
+        _ => Duration::from_secs(20 * 60),
+    }
+}
