@@ -25,7 +25,7 @@ pub enum CallbackError {
     #[error("the connection this link belongs to no longer exists")]
     ConnectionGone,
     #[error("{}", .0.summary)]
-    Provider(Box<Diagnosis>, Connection),
+    Provider(Box<Diagnosis>, Box<Connection>),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -232,7 +232,7 @@ async fn fail(state: &AppState, conn: Connection, diagnosis: Diagnosis) -> Callb
         return CallbackError::Internal(e.into());
     }
     tracing::warn!(connection_id = %conn.id, provider = %conn.provider, category = %diagnosis.category, "authorisation failed");
-    CallbackError::Provider(Box::new(diagnosis), conn)
+    CallbackError::Provider(Box::new(diagnosis), Box::new(conn))
 }
 
 /// Revokes the grant at the provider, best effort: deleting a connection must not depend on

@@ -6,9 +6,11 @@
 //! 3. Single flight across instances — a lease in the database per connection ([`Store::claim_due`],
 //!    `FOR UPDATE SKIP LOCKED` on PostgreSQL), held by an instance that heartbeats; the row is
 //!    re-read after the claim. Within one process an in-memory set adds a second guard.
-//! 4. Write-ahead — [`Store::mark_refresh_in_flight`] before the token endpoint is called; the
-//!    result and the cleared marker commit together. A marker found later means "outcome
-//!    unknown": the same refresh token is retried, which Xero honours for 30 minutes.
+//! 4. Write-ahead — the claim itself copies the refresh token to an in-flight marker before the
+//!    token endpoint is called; the result and the cleared marker commit together. A marker
+//!    older than the claim means "outcome unknown": the same refresh token is retried, which
+//!    Xero honours for 30 minutes. Results are committed in groups by one writer task (one
+//!    transaction, one fsync, for every refresh that finished meanwhile).
 //! 5. Never drop a refresh token — a response without one keeps the stored one.
 //! 6. Classify — `invalid_grant` disconnects; timeouts, network errors and 5xx degrade and back
 //!    off (capped at 15 s once the access token is expiring); 429 waits `Retry-After`. Backoff
@@ -27,9 +29,9 @@ use ledgerlink_core::{
     Clock, ConnectionStatus, Diagnosis, DisconnectReason, Provider, SecretString, Timestamp, id,
 };
 use ledgerlink_providers::ProviderError;
-use ledgerlink_store::{Connection, ConnectionChange, Event, Guard, Store, TokenWrite};
+use ledgerlink_store::{Connection, ConnectionChange, Event, Guard, PendingChange, Store, TokenWrite};
 use rand::Rng;
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::{Notify, Semaphore, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::Config;
@@ -63,6 +65,18 @@ pub struct RefreshEngine {
     finished: Notify,
     /// Woken when a connection becomes due sooner than the loop expects (a new connection).
     wake: Notify,
+    /// The group-commit writer of refresh results.
+    writer: mpsc::Sender<Write>,
+}
+
+/// A result waiting to be committed by the writer.
+struct Write {
+    id: String,
+    /// `None`: the lease holder only; `Some(v)`: or anyone if the token version is still `v`.
+    version: Option<i64>,
+    change: ConnectionChange,
+    events: Vec<Event>,
+    done: oneshot::Sender<anyhow::Result<bool>>,
 }
 
 /// What [`RefreshEngine::access_token`] hands an app.
@@ -93,6 +107,8 @@ impl RefreshEngine {
         config: Arc<Config>,
     ) -> Self {
         let instance = id::generate("hub", clock.now().as_millis());
+        let (writer, queue) = mpsc::channel(4096);
+        tokio::spawn(write_loop(Arc::clone(&store), instance.clone(), queue));
         Self {
             store,
             keys,
@@ -104,7 +120,22 @@ impl RefreshEngine {
             in_flight: Mutex::new(HashSet::new()),
             finished: Notify::new(),
             wake: Notify::new(),
+            writer,
         }
+    }
+
+    /// Commits `change` through the group-commit writer; returns whether the guard allowed it.
+    async fn commit(
+        &self,
+        id: &str,
+        version: Option<i64>,
+        change: ConnectionChange,
+        events: Vec<Event>,
+    ) -> anyhow::Result<bool> {
+        let (done, applied) = oneshot::channel();
+        let write = Write { id: id.to_owned(), version, change, events, done };
+        self.writer.send(write).await.map_err(|_| anyhow::anyhow!("the refresh writer stopped"))?;
+        applied.await.map_err(|_| anyhow::anyhow!("the refresh writer stopped"))?
     }
 
     pub fn instance(&self) -> &str {
@@ -150,20 +181,20 @@ impl RefreshEngine {
                 }
             };
             let full_batch = !claimed.is_empty() && permits.available_permits() <= claimed.len();
-            for id in claimed {
+            for (conn, claimed_at) in claimed {
                 let permit = Arc::clone(&permits).acquire_owned().await.expect("never closed");
                 let engine = Arc::clone(&self);
                 tokio::spawn(async move {
-                    engine.refresh_claimed(&id).await;
+                    engine.refresh_claimed(conn, claimed_at).await;
                     drop(permit);
                 });
             }
             if full_batch {
                 // Every permit is busy: wait for one before claiming more.
-                let _ = tokio::select! {
+                tokio::select! {
                     permit = Arc::clone(&permits).acquire_owned() => drop(permit),
                     () = shutdown.cancelled() => (),
-                };
+                }
                 continue;
             }
             let pause = self.pause_until_next_due().await;
@@ -205,7 +236,7 @@ impl RefreshEngine {
         }
     }
 
-    async fn claim_batch(&self, capacity: usize) -> anyhow::Result<Vec<String>> {
+    async fn claim_batch(&self, capacity: usize) -> anyhow::Result<Vec<(Connection, Timestamp)>> {
         if capacity == 0 {
             return Ok(Vec::new());
         }
@@ -216,7 +247,7 @@ impl RefreshEngine {
             .store
             .claim_due(&self.instance, now, self.lease_until(now), self.alive_since(now), limit)
             .await?;
-        Ok(claimed)
+        Ok(claimed.into_iter().map(|c| (c, now)).collect())
     }
 
     /// Refreshes every connection due now and waits for the results: the deterministic
@@ -231,9 +262,9 @@ impl RefreshEngine {
             done += claimed.len();
             let tasks: Vec<_> = claimed
                 .into_iter()
-                .map(|id| {
+                .map(|(conn, claimed_at)| {
                     let engine = Arc::clone(self);
-                    tokio::spawn(async move { engine.refresh_claimed(&id).await })
+                    tokio::spawn(async move { engine.refresh_claimed(conn, claimed_at).await })
                 })
                 .collect();
             for task in tasks {
@@ -243,14 +274,15 @@ impl RefreshEngine {
     }
 
     /// Refreshes a connection whose lease this instance holds, then releases the lease.
-    async fn refresh_claimed(&self, id: &str) {
-        let Some(_guard) = self.begin(id) else {
+    async fn refresh_claimed(&self, conn: Connection, claimed_at: Timestamp) {
+        let Some(_guard) = self.begin(&conn.id) else {
             // Already refreshing here (possible only when the clock jumps past a lease).
             return;
         };
-        if let Err(error) = self.refresh_leased(id).await {
-            tracing::error!(connection_id = id, error = format!("{error:#}"), "refresh failed internally");
-            self.release(id).await;
+        let id = conn.id.clone();
+        if let Err(error) = self.refresh_leased(&conn, claimed_at).await {
+            tracing::error!(connection_id = %id, error = format!("{error:#}"), "refresh failed internally");
+            self.release(&conn, claimed_at).await;
         }
     }
 
@@ -259,22 +291,22 @@ impl RefreshEngine {
         set.insert(id.to_owned()).then(|| InFlight { engine: self, id: id.to_owned() })
     }
 
-    async fn release(&self, id: &str) {
-        let change = match self.store.connection_by_id(id).await {
-            Ok(Some(c)) => unchanged(&c, self.clock.now()),
-            _ => return,
-        };
-        let _ = self.store.update_connection(id, Guard::LeaseHeldBy(&self.instance), &change, &[]).await;
+    /// Frees the lease without refreshing. A marker set by this very claim is cleared: no
+    /// request went out.
+    async fn release(&self, conn: &Connection, claimed_at: Timestamp) {
+        let mut change = unchanged(conn, self.clock.now());
+        change.clear_inflight = conn.inflight_since == Some(claimed_at);
+        if let Err(error) = self.commit(&conn.id, None, change, Vec::new()).await {
+            tracing::warn!(connection_id = %conn.id, %error, "cannot release a refresh lease; it expires by itself");
+        }
     }
 
-    async fn refresh_leased(&self, id: &str) -> anyhow::Result<()> {
-        // Re-read after the claim: another instance may have refreshed in between.
-        let Some(conn) = self.store.connection_by_id(id).await? else { return Ok(()) };
+    async fn refresh_leased(&self, conn: &Connection, claimed_at: Timestamp) -> anyhow::Result<()> {
+        let id = conn.id.as_str();
         let status: ConnectionStatus = conn.status.parse().map_err(anyhow::Error::msg)?;
         let provider: Provider = conn.provider.parse().map_err(anyhow::Error::msg)?;
-        let now = self.clock.now();
-        if !status.is_live() || conn.next_refresh_at.is_none_or(|due| due > now) {
-            self.release(id).await;
+        if !status.is_live() || conn.next_refresh_at.is_none_or(|due| due > claimed_at) {
+            self.release(conn, claimed_at).await;
             return Ok(());
         }
         let client = match self.providers.oauth(provider) {
@@ -282,25 +314,22 @@ impl RefreshEngine {
             Err(message) => {
                 let diagnosis =
                     Diagnosis::unexpected(provider, None, Some("not_configured".into()), Some(message));
-                return self.record_transient(&conn, provider, diagnosis, None, false).await;
+                return self.record_transient(conn, provider, diagnosis, None, true).await;
             }
         };
-        // The marker, if present, is the token of a refresh whose outcome is unknown: retry it.
-        let outcome_was_unknown = conn.inflight_refresh_token.is_some();
+        // A marker older than this claim belongs to a refresh whose outcome is unknown.
+        let outcome_was_unknown = conn.inflight_since.is_some_and(|since| since < claimed_at);
         let Some(sealed) = conn.inflight_refresh_token.clone().or_else(|| conn.refresh_token.clone()) else {
             let diagnosis = Diagnosis::invalid_grant(provider);
-            return self.disconnect(&conn, DisconnectReason::AuthorizationRevoked, diagnosis).await;
+            return self.disconnect(conn, DisconnectReason::AuthorizationRevoked, diagnosis).await;
         };
         let refresh_token = self.keys.decrypt_secret(&sealed, &token_context(id, "refresh_token"))?;
-        if !self.store.mark_refresh_in_flight(id, &self.instance, &sealed, now).await? {
-            return Ok(()); // The lease is gone; its new holder carries on.
-        }
         if outcome_was_unknown {
             tracing::info!(connection_id = id, provider = %provider, "retrying a refresh whose outcome was unknown with the same refresh token");
         }
         match client.refresh(&refresh_token).await {
-            Ok(tokens) => self.store_tokens(&conn, provider, tokens).await,
-            Err(error) => self.record_failure(&conn, provider, error, outcome_was_unknown).await,
+            Ok(tokens) => self.store_tokens(conn, provider, tokens).await,
+            Err(error) => self.record_failure(conn, provider, error, outcome_was_unknown).await,
         }
     }
 
@@ -325,9 +354,9 @@ impl RefreshEngine {
         }
         // Stored if we still hold the lease, or if nobody stored newer tokens meanwhile (the
         // lease was taken over but the new holder has not finished): never lose fresh tokens.
-        let guard = Guard::LeaseHeldByOrVersion(&self.instance, conn.token_version);
-        if self.store.update_connection(&conn.id, guard, &change, &events).await? {
-            if !events.is_empty() {
+        let logged = !events.is_empty();
+        if self.commit(&conn.id, Some(conn.token_version), change, events).await? {
+            if logged {
                 tracing::info!(connection_id = %conn.id, provider = %provider, "connection recovered");
             }
         } else {
@@ -453,7 +482,7 @@ impl RefreshEngine {
             release_lease: true,
             now,
         };
-        self.store.update_connection(&conn.id, Guard::LeaseHeldBy(&self.instance), &change, &events).await?;
+        self.commit(&conn.id, None, change, events).await?;
         Ok(())
     }
 
@@ -484,11 +513,7 @@ impl RefreshEngine {
             release_lease: true,
             now,
         };
-        if self
-            .store
-            .update_connection(&conn.id, Guard::LeaseHeldBy(&self.instance), &change, &[event])
-            .await?
-        {
+        if self.commit(&conn.id, None, change, vec![event]).await? {
             tracing::warn!(
                 connection_id = %conn.id, organisation_id = %conn.organisation_id, provider = %conn.provider,
                 reason = reason.as_str(), provider_code = diagnosis.provider_code.as_deref().unwrap_or(""),
@@ -569,16 +594,27 @@ impl RefreshEngine {
                     .claim(id, &self.instance, now, self.lease_until(now), self.alive_since(now))
                     .await
                     .map_err(|e| AccessTokenError::Internal(e.into()))?;
-                if claimed {
+                if let Some(mut conn) = claimed {
+                    // The claim returns the row as it is now: another refresh may have finished
+                    // between our read and our claim.
+                    let fresh = match (conn.access_issued_at, conn.access_expires_at) {
+                        (Some(issued), Some(expires)) => !self.policy.needs_refresh_now(now, issued, expires),
+                        _ => false,
+                    };
+                    if fresh {
+                        self.release(&conn, now).await;
+                        continue;
+                    }
                     attempted = true;
                     // Due now, whatever the schedule said.
-                    if let Err(error) = self.refresh_now(id).await {
+                    conn.next_refresh_at = Some(now);
+                    if let Err(error) = self.refresh_leased(&conn, now).await {
                         tracing::error!(
                             connection_id = id,
                             error = format!("{error:#}"),
                             "refresh failed internally"
                         );
-                        self.release(id).await;
+                        self.release(&conn, now).await;
                     }
                     continue;
                 }
@@ -589,19 +625,6 @@ impl RefreshEngine {
                 () = tokio::time::sleep(Duration::from_millis(100)) => {}
             }
         }
-    }
-
-    async fn refresh_now(&self, id: &str) -> anyhow::Result<()> {
-        // Make the claimed connection due, then take the normal path.
-        if let Some(conn) = self.store.connection_by_id(id).await? {
-            if conn.next_refresh_at.is_some_and(|due| due > self.clock.now()) {
-                let mut change = unchanged(&conn, self.clock.now());
-                change.next_refresh_at = Some(self.clock.now());
-                change.release_lease = false;
-                self.store.update_connection(id, Guard::LeaseHeldBy(&self.instance), &change, &[]).await?;
-            }
-        }
-        self.refresh_leased(id).await
     }
 }
 
@@ -640,5 +663,41 @@ pub fn default_access_lifetime(provider: Provider) -> Duration {
         Provider::Xero => Duration::from_secs(30 * 60),
         Provider::QuickBooks => Duration::from_secs(3600),
         _ => Duration::from_secs(20 * 60),
+    }
+}
+
+/// Commits refresh results in groups: everything that finished while the previous commit was
+/// being written goes into the next transaction (one fsync for all of them).
+async fn write_loop(store: Arc<dyn Store>, instance: String, mut queue: mpsc::Receiver<Write>) {
+    let mut batch = Vec::with_capacity(256);
+    while queue.recv_many(&mut batch, 256).await > 0 {
+        let pending: Vec<PendingChange<'_>> = batch
+            .iter()
+            .map(|w| PendingChange {
+                id: &w.id,
+                guard: match w.version {
+                    Some(version) => Guard::LeaseHeldByOrVersion(&instance, version),
+                    None => Guard::LeaseHeldBy(&instance),
+                },
+                change: &w.change,
+                events: &w.events,
+            })
+            .collect();
+        let result = store.apply_changes(&pending).await;
+        drop(pending);
+        match result {
+            Ok(applied) => {
+                for (write, applied) in batch.drain(..).zip(applied) {
+                    let _ = write.done.send(Ok(applied));
+                }
+            }
+            Err(error) => {
+                let message = error.to_string();
+                for write in batch.drain(..) {
+                    let _ =
+                        write.done.send(Err(anyhow::anyhow!("storing a refresh result failed: {message}")));
+                }
+            }
+        }
     }
 }

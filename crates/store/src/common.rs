@@ -325,73 +325,59 @@ macro_rules! common_queries {
                 change: &$crate::ConnectionChange,
                 events: &[$crate::Event],
             ) -> $crate::Result<bool> {
-                let (owner, version) = match guard {
-                    $crate::Guard::Any => ("", -1),
-                    $crate::Guard::LeaseHeldBy(owner) => (owner, -1),
-                    $crate::Guard::LeaseHeldByOrVersion(owner, version) => (owner, version),
-                };
-                let tokens = change.tokens.as_ref();
-                let (account_id, account_name) = match &change.external_account {
-                    Some((id, name)) => (Some(id.as_str()), name.as_deref()),
-                    None => (None, None),
-                };
+                let applied = self.apply_changes(&[$crate::PendingChange { id, guard, change, events }]).await?;
+                Ok(applied[0])
+            }
+
+            async fn apply_changes(&self, batch: &[$crate::PendingChange<'_>]) -> $crate::Result<Vec<bool>> {
                 let mut tx = self.pool.begin().await?;
-                let result = sqlx::query(
-                    "UPDATE connections SET
-                        status = $3,
-                        reason = $4,
-                        status_since = CASE WHEN status <> $3 THEN $5 ELSE status_since END,
-                        connected_at = CASE WHEN $3 = 'connected' AND status <> 'connected' THEN $5 ELSE connected_at END,
-                        last_error = CASE WHEN $6 THEN $7 ELSE last_error END,
-                        access_token = COALESCE($8, access_token),
-                        access_issued_at = COALESCE($9, access_issued_at),
-                        access_expires_at = COALESCE($10, access_expires_at),
-                        refresh_token = COALESCE($11, refresh_token),
-                        refresh_token_obtained_at = COALESCE($12, refresh_token_obtained_at),
-                        scope = COALESCE($13, scope),
-                        token_version = token_version + (CASE WHEN $8 IS NULL THEN 0 ELSE 1 END),
-                        external_account_id = COALESCE($14, external_account_id),
-                        external_account_name = COALESCE($15, external_account_name),
-                        next_refresh_at = $16,
-                        failures = $17,
-                        inflight_refresh_token = CASE WHEN $18 THEN NULL ELSE inflight_refresh_token END,
-                        inflight_since = CASE WHEN $18 THEN NULL ELSE inflight_since END,
-                        lease_owner = CASE WHEN $19 THEN NULL ELSE lease_owner END,
-                        lease_expires_at = CASE WHEN $19 THEN NULL ELSE lease_expires_at END,
-                        updated_at = $5
-                     WHERE id = $1 AND ($2 = '' OR lease_owner = $2 OR token_version = $20)",
-                )
-                .bind(id)
-                .bind(owner)
-                .bind(&change.status)
-                .bind(&change.reason)
-                .bind(change.now.as_millis())
-                .bind(change.last_error.is_some())
-                .bind(change.last_error.clone().flatten())
-                .bind(tokens.map(|t| t.access_token.as_str()))
-                .bind(tokens.map(|t| t.access_issued_at.as_millis()))
-                .bind(tokens.map(|t| t.access_expires_at.as_millis()))
-                .bind(tokens.and_then(|t| t.refresh_token.as_deref()))
-                .bind(tokens.and_then(|t| t.refresh_token_obtained_at).map(|t| t.as_millis()))
-                .bind(tokens.and_then(|t| t.scope.as_deref()))
-                .bind(account_id)
-                .bind(account_name)
-                .bind(change.next_refresh_at.map(|t| t.as_millis()))
-                .bind(change.failures)
-                .bind(change.clear_inflight)
-                .bind(change.release_lease)
-                .bind(version)
-                .execute(&mut *tx)
-                .await?;
-                if result.rows_affected() != 1 {
-                    tx.rollback().await?;
-                    return Ok(false);
-                }
-                for event in events {
-                    insert_event(&mut *tx, event).await?;
+                let mut applied = Vec::with_capacity(batch.len());
+                for pending in batch {
+                    applied.push(apply_change(&mut *tx, pending).await?);
                 }
                 tx.commit().await?;
-                Ok(true)
+                Ok(applied)
+            }
+
+            async fn import_connections(&self, connections: &[$crate::Connection]) -> $crate::Result<()> {
+                let mut tx = self.pool.begin().await?;
+                for c in connections {
+                    sqlx::query(
+                        "INSERT INTO connections (id, tenant_id, organisation_id, provider, status, reason, status_since,
+                            external_account_id, external_account_name, last_error, redirect_url, access_token,
+                            access_issued_at, access_expires_at, refresh_token, refresh_token_obtained_at, scope,
+                            token_version, next_refresh_at, failures, created_at, updated_at, connected_at)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,
+                            $20, $21, $22, $23)",
+                    )
+                    .bind(&c.id)
+                    .bind(&c.tenant_id)
+                    .bind(&c.organisation_id)
+                    .bind(&c.provider)
+                    .bind(&c.status)
+                    .bind(&c.reason)
+                    .bind(c.status_since.as_millis())
+                    .bind(&c.external_account_id)
+                    .bind(&c.external_account_name)
+                    .bind(&c.last_error)
+                    .bind(&c.redirect_url)
+                    .bind(&c.access_token)
+                    .bind(c.access_issued_at.map(|t| t.as_millis()))
+                    .bind(c.access_expires_at.map(|t| t.as_millis()))
+                    .bind(&c.refresh_token)
+                    .bind(c.refresh_token_obtained_at.map(|t| t.as_millis()))
+                    .bind(&c.scope)
+                    .bind(c.token_version)
+                    .bind(c.next_refresh_at.map(|t| t.as_millis()))
+                    .bind(c.failures)
+                    .bind(c.created_at.as_millis())
+                    .bind(c.updated_at.as_millis())
+                    .bind(c.connected_at.map(|t| t.as_millis()))
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+                Ok(())
             }
 
             async fn list_events(
@@ -491,9 +477,11 @@ macro_rules! common_queries {
                 lease_until: ledgerlink_core::Timestamp,
                 alive_since: ledgerlink_core::Timestamp,
                 limit: u32,
-            ) -> $crate::Result<Vec<String>> {
-                Ok(sqlx::query_scalar(concat!(
-                    "UPDATE connections SET lease_owner = $1, lease_expires_at = $2
+            ) -> $crate::Result<Vec<$crate::Connection>> {
+                let rows: Vec<$row> = sqlx::query(concat!(
+                    "UPDATE connections SET lease_owner = $1, lease_expires_at = $2,
+                        inflight_refresh_token = COALESCE(inflight_refresh_token, refresh_token),
+                        inflight_since = COALESCE(inflight_since, $3)
                      WHERE id IN (
                         SELECT id FROM connections
                         WHERE next_refresh_at IS NOT NULL AND next_refresh_at <= $3
@@ -502,7 +490,7 @@ macro_rules! common_queries {
                         ORDER BY next_refresh_at LIMIT $5 ",
                     $skip_locked,
                     ")
-                     RETURNING id"
+                     RETURNING *"
                 ))
                 .bind(instance)
                 .bind(lease_until.as_millis())
@@ -510,7 +498,8 @@ macro_rules! common_queries {
                 .bind(alive_since.as_millis())
                 .bind(i64::from(limit))
                 .fetch_all(&self.pool)
-                .await?)
+                .await?;
+                Ok(rows.iter().map(connection_from_row).collect::<Result<_, _>>()?)
             }
 
             async fn claim(
@@ -520,43 +509,24 @@ macro_rules! common_queries {
                 now: ledgerlink_core::Timestamp,
                 lease_until: ledgerlink_core::Timestamp,
                 alive_since: ledgerlink_core::Timestamp,
-            ) -> $crate::Result<bool> {
-                let result = sqlx::query(
-                    "UPDATE connections SET lease_owner = $1, lease_expires_at = $2
+            ) -> $crate::Result<Option<$crate::Connection>> {
+                let row: Option<$row> = sqlx::query(
+                    "UPDATE connections SET lease_owner = $1, lease_expires_at = $2,
+                        inflight_refresh_token = COALESCE(inflight_refresh_token, refresh_token),
+                        inflight_since = COALESCE(inflight_since, $3)
                      WHERE id = $5
                        AND (lease_owner IS NULL OR lease_expires_at < $3
-                            OR lease_owner NOT IN (SELECT id FROM hub_instances WHERE heartbeat_at >= $4))",
+                            OR lease_owner NOT IN (SELECT id FROM hub_instances WHERE heartbeat_at >= $4))
+                     RETURNING *",
                 )
                 .bind(instance)
                 .bind(lease_until.as_millis())
                 .bind(now.as_millis())
                 .bind(alive_since.as_millis())
                 .bind(id)
-                .execute(&self.pool)
+                .fetch_optional(&self.pool)
                 .await?;
-                Ok(result.rows_affected() == 1)
-            }
-
-            async fn mark_refresh_in_flight(
-                &self,
-                id: &str,
-                instance: &str,
-                sealed_refresh_token: &str,
-                now: ledgerlink_core::Timestamp,
-            ) -> $crate::Result<bool> {
-                let result = sqlx::query(
-                    "UPDATE connections SET
-                        inflight_refresh_token = COALESCE(inflight_refresh_token, $3),
-                        inflight_since = COALESCE(inflight_since, $4)
-                     WHERE id = $1 AND lease_owner = $2",
-                )
-                .bind(id)
-                .bind(instance)
-                .bind(sealed_refresh_token)
-                .bind(now.as_millis())
-                .execute(&self.pool)
-                .await?;
-                Ok(result.rows_affected() == 1)
+                Ok(row.as_ref().map(connection_from_row).transpose()?)
             }
 
             async fn release_all_leases(&self) -> $crate::Result<u64> {
@@ -576,6 +546,78 @@ macro_rules! common_queries {
                 .await?;
                 Ok(due.map(ledgerlink_core::Timestamp::from_millis))
             }
+        }
+
+        /// One guarded change and its events, inside the caller's transaction.
+        async fn apply_change(
+            conn: &mut <<$row as sqlx::Row>::Database as sqlx::Database>::Connection,
+            pending: &$crate::PendingChange<'_>,
+        ) -> Result<bool, sqlx::Error> {
+            let change = pending.change;
+            let (owner, version) = match pending.guard {
+                $crate::Guard::Any => ("", -1),
+                $crate::Guard::LeaseHeldBy(owner) => (owner, -1),
+                $crate::Guard::LeaseHeldByOrVersion(owner, version) => (owner, version),
+            };
+            let tokens = change.tokens.as_ref();
+            let (account_id, account_name) = match &change.external_account {
+                Some((id, name)) => (Some(id.as_str()), name.as_deref()),
+                None => (None, None),
+            };
+            let result = sqlx::query(
+                "UPDATE connections SET
+                    status = $3,
+                    reason = $4,
+                    status_since = CASE WHEN status <> $3 THEN $5 ELSE status_since END,
+                    connected_at = CASE WHEN $3 = 'connected' AND status <> 'connected' THEN $5 ELSE connected_at END,
+                    last_error = CASE WHEN $6 THEN $7 ELSE last_error END,
+                    access_token = COALESCE($8, access_token),
+                    access_issued_at = COALESCE($9, access_issued_at),
+                    access_expires_at = COALESCE($10, access_expires_at),
+                    refresh_token = COALESCE($11, refresh_token),
+                    refresh_token_obtained_at = COALESCE($12, refresh_token_obtained_at),
+                    scope = COALESCE($13, scope),
+                    token_version = token_version + (CASE WHEN $8 IS NULL THEN 0 ELSE 1 END),
+                    external_account_id = COALESCE($14, external_account_id),
+                    external_account_name = COALESCE($15, external_account_name),
+                    next_refresh_at = $16,
+                    failures = $17,
+                    inflight_refresh_token = CASE WHEN $18 THEN NULL ELSE inflight_refresh_token END,
+                    inflight_since = CASE WHEN $18 THEN NULL ELSE inflight_since END,
+                    lease_owner = CASE WHEN $19 THEN NULL ELSE lease_owner END,
+                    lease_expires_at = CASE WHEN $19 THEN NULL ELSE lease_expires_at END,
+                    updated_at = $5
+                 WHERE id = $1 AND ($2 = '' OR lease_owner = $2 OR token_version = $20)",
+            )
+            .bind(pending.id)
+            .bind(owner)
+            .bind(&change.status)
+            .bind(&change.reason)
+            .bind(change.now.as_millis())
+            .bind(change.last_error.is_some())
+            .bind(change.last_error.clone().flatten())
+            .bind(tokens.map(|t| t.access_token.as_str()))
+            .bind(tokens.map(|t| t.access_issued_at.as_millis()))
+            .bind(tokens.map(|t| t.access_expires_at.as_millis()))
+            .bind(tokens.and_then(|t| t.refresh_token.as_deref()))
+            .bind(tokens.and_then(|t| t.refresh_token_obtained_at).map(|t| t.as_millis()))
+            .bind(tokens.and_then(|t| t.scope.as_deref()))
+            .bind(account_id)
+            .bind(account_name)
+            .bind(change.next_refresh_at.map(|t| t.as_millis()))
+            .bind(change.failures)
+            .bind(change.clear_inflight)
+            .bind(change.release_lease)
+            .bind(version)
+            .execute(&mut *conn)
+            .await?;
+            if result.rows_affected() != 1 {
+                return Ok(false);
+            }
+            for event in pending.events {
+                insert_event(&mut *conn, event).await?;
+            }
+            Ok(true)
         }
 
         async fn insert_event<'e, E>(executor: E, event: &$crate::Event) -> Result<(), sqlx::Error>

@@ -158,6 +158,12 @@ pub trait Store: Send + Sync + 'static {
         change: &ConnectionChange,
         events: &[Event],
     ) -> Result<bool>;
+    /// Applies many guarded changes in one transaction (one commit, one fsync); returns which
+    /// applied.
+    async fn apply_changes(&self, batch: &[PendingChange<'_>]) -> Result<Vec<bool>>;
+    /// Inserts complete connection rows (tokens already encrypted) in one transaction: for
+    /// moving connections in from another system, and for benchmarks.
+    async fn import_connections(&self, connections: &[Connection]) -> Result<()>;
     /// The connection's timeline, oldest first; `after` is an event id.
     async fn list_events(
         &self,
@@ -177,7 +183,11 @@ pub trait Store: Send + Sync + 'static {
     /// Records that `instance` is alive.
     async fn heartbeat(&self, instance: &str, now: Timestamp) -> Result<()>;
     /// Claims up to `limit` connections due for a refresh whose lease is free, expired, or held
-    /// by an instance whose last heartbeat is older than `alive_since`.
+    /// by an instance whose last heartbeat is older than `alive_since`, and returns them.
+    ///
+    /// The claim is also the write-ahead step: each claimed row's current refresh token is
+    /// copied to the in-flight marker (unless a marker from an earlier, unfinished refresh is
+    /// there, which then stands), in the same statement and before any request is sent.
     async fn claim_due(
         &self,
         instance: &str,
@@ -185,7 +195,7 @@ pub trait Store: Send + Sync + 'static {
         lease_until: Timestamp,
         alive_since: Timestamp,
         limit: u32,
-    ) -> Result<Vec<String>>;
+    ) -> Result<Vec<Connection>>;
     /// Claims one connection's lease on the same terms, due or not.
     async fn claim(
         &self,
@@ -194,16 +204,7 @@ pub trait Store: Send + Sync + 'static {
         now: Timestamp,
         lease_until: Timestamp,
         alive_since: Timestamp,
-    ) -> Result<bool>;
-    /// Write-ahead: records that a refresh with `sealed_refresh_token` is about to be sent,
-    /// unless a marker is already there (then the earlier one stands).
-    async fn mark_refresh_in_flight(
-        &self,
-        id: &str,
-        instance: &str,
-        sealed_refresh_token: &str,
-        now: Timestamp,
-    ) -> Result<bool>;
+    ) -> Result<Option<Connection>>;
     /// Frees every lease (SQLite start: this is the only process).
     async fn release_all_leases(&self) -> Result<u64>;
     /// The earliest `next_refresh_at` of any connection.

@@ -137,3 +137,12 @@ pub enum Guard<'a> {
     /// The lease holder, or anyone if no newer tokens were stored since `token_version`.
     LeaseHeldByOrVersion(&'a str, i64),
 }
+
+/// One change of a batch given to [`crate::Store::apply_changes`].
+#[derive(Clone, Copy, Debug)]
+pub struct PendingChange<'a> {
+    pub id: &'a str,
+    pub guard: Guard<'a>,
+    pub change: &'a ConnectionChange,
+    pub events: &'a [Event],
+}

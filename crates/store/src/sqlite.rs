@@ -3,7 +3,9 @@
 //! The pool holds a single connection. SQLite allows one writer at a time, and a pool of
 //! several would turn that into "database is locked" errors under load; one connection with
 //! short transactions serialises writes without errors, and WAL keeps the file consistent if
-//! the process dies mid-write.
+//! the process dies mid-write. `synchronous=FULL` makes every commit survive a power cut too: a
+//! stored refresh token must never roll back. The refresh engine groups its commits, so the
+//! fsync per commit costs little.
 
 use std::path::Path;
 use std::time::Duration;
@@ -26,7 +28,7 @@ impl SqliteStore {
             .filename(path)
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
+            .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
         let pool = SqlitePoolOptions::new()

@@ -316,9 +316,10 @@ on_both_backends! {
         f.store.heartbeat("hub-b", now).await.unwrap();
         let alive_since = at(15_000);
         let lease_until = at(200_000);
-        assert_eq!(f.store.claim_due("hub-a", now, lease_until, alive_since, 10).await.unwrap(), vec![c.id.clone()]);
+        let ids = |v: Vec<Connection>| v.into_iter().map(|c| c.id).collect::<Vec<_>>();
+        assert_eq!(ids(f.store.claim_due("hub-a", now, lease_until, alive_since, 10).await.unwrap()), vec![c.id.clone()]);
         assert!(f.store.claim_due("hub-b", now, lease_until, alive_since, 10).await.unwrap().is_empty());
-        assert!(!f.store.claim(&c.id, "hub-b", now, lease_until, alive_since).await.unwrap());
+        assert!(f.store.claim(&c.id, "hub-b", now, lease_until, alive_since).await.unwrap().is_none());
         assert!(!f.store.update_connection(&c.id, Guard::LeaseHeldBy("hub-b"), &connect(now, at(90_000), "r-b"), &[]).await.unwrap());
         assert!(f.store.update_connection(&c.id, Guard::LeaseHeldBy("hub-a"), &connect(now, at(90_000), "r-a"), &[]).await.unwrap());
         let stored = f.store.connection_by_id(&c.id).await.unwrap().unwrap();
@@ -332,30 +333,74 @@ on_both_backends! {
         f.store.update_connection(&c.id, Guard::Any, &connect(T0, at(10_000), "r1"), &[]).await.unwrap();
         f.store.heartbeat("hub-a", at(20_000)).await.unwrap();
         // hub-a claims with a long lease (the provider timeout), then dies.
-        assert!(f.store.claim(&c.id, "hub-a", at(20_000), at(200_000), at(15_000)).await.unwrap());
+        assert!(f.store.claim(&c.id, "hub-a", at(20_000), at(200_000), at(15_000)).await.unwrap().is_some());
         f.store.heartbeat("hub-b", at(30_000)).await.unwrap();
         // While hub-a's heartbeat is recent, its lease holds…
         assert!(f.store.claim_due("hub-b", at(22_000), at(202_000), at(17_000), 10).await.unwrap().is_empty());
         // …once it is older than the liveness window, hub-b takes over long before the lease ends.
-        assert_eq!(f.store.claim_due("hub-b", at(30_000), at(210_000), at(25_000), 10).await.unwrap(), vec![c.id.clone()]);
+        let taken = f.store.claim_due("hub-b", at(30_000), at(210_000), at(25_000), 10).await.unwrap();
+        assert_eq!(taken.into_iter().map(|c| c.id).collect::<Vec<_>>(), vec![c.id.clone()]);
     }
 
-    async fn the_write_ahead_marker_survives_until_a_result_is_stored(f: Fixture) {
+    async fn a_claim_writes_the_marker_ahead_and_an_older_marker_stands(f: Fixture) {
         let org = org_of(&*f.store).await;
         let c = connection(&*f.store, &org, "xero").await;
         f.store.update_connection(&c.id, Guard::Any, &connect(T0, at(10_000), "r1"), &[]).await.unwrap();
         f.store.heartbeat("hub-a", at(20_000)).await.unwrap();
-        assert!(f.store.claim(&c.id, "hub-a", at(20_000), at(200_000), at(15_000)).await.unwrap());
-        assert!(f.store.mark_refresh_in_flight(&c.id, "hub-a", "sealed-r1", at(20_001)).await.unwrap());
-        assert!(f.store.mark_refresh_in_flight(&c.id, "hub-a", "sealed-other", at(20_002)).await.unwrap());
-        let stored = f.store.connection_by_id(&c.id).await.unwrap().unwrap();
-        assert_eq!(stored.inflight_refresh_token.as_deref(), Some("sealed-r1"), "the first marker stands");
-        assert_eq!(stored.inflight_since, Some(at(20_001)));
-        // A process restart (SQLite) frees the lease; the marker stays for the retry.
+        let claimed = f.store.claim(&c.id, "hub-a", at(20_000), at(200_000), at(15_000)).await.unwrap().unwrap();
+        assert_eq!(claimed.inflight_refresh_token.as_deref(), Some("r1"), "the claim copies the refresh token");
+        assert_eq!(claimed.inflight_since, Some(at(20_000)));
+        assert_eq!(claimed.lease_owner.as_deref(), Some("hub-a"));
+        // The process dies; a restart (SQLite) frees the lease and the marker stays.
         assert_eq!(f.store.release_all_leases().await.unwrap(), 1);
         let stored = f.store.connection_by_id(&c.id).await.unwrap().unwrap();
-        assert_eq!((stored.lease_owner, stored.inflight_refresh_token.as_deref()), (None, Some("sealed-r1")));
+        assert_eq!((stored.lease_owner, stored.inflight_refresh_token.as_deref()), (None, Some("r1")));
+        // The next claim keeps the older marker: its time says the outcome is unknown.
+        f.store.heartbeat("hub-b", at(40_000)).await.unwrap();
+        let again = f.store.claim_due("hub-b", at(40_000), at(220_000), at(35_000), 10).await.unwrap();
+        assert_eq!(again.len(), 1);
+        assert_eq!(again[0].inflight_since, Some(at(20_000)));
         assert_eq!(f.store.next_refresh_due().await.unwrap(), Some(at(10_000)));
+    }
+
+    async fn a_batch_of_changes_commits_together_and_reports_each_guard(f: Fixture) {
+        let org = org_of(&*f.store).await;
+        let a = connection(&*f.store, &org, "xero").await;
+        let b = connection(&*f.store, &org, "myob").await;
+        for c in [&a, &b] {
+            f.store.update_connection(&c.id, Guard::Any, &connect(T0, at(10_000), "r1"), &[]).await.unwrap();
+        }
+        f.store.heartbeat("hub-a", at(20_000)).await.unwrap();
+        assert!(f.store.claim(&a.id, "hub-a", at(20_000), at(200_000), at(15_000)).await.unwrap().is_some());
+        let change = connect(at(21_000), at(90_000), "r2");
+        let events = [event(&a, "connection.recovered", at(21_000))];
+        let batch = [
+            ledgerlink_store::PendingChange { id: &a.id, guard: Guard::LeaseHeldBy("hub-a"), change: &change, events: &events },
+            // Not leased by hub-a, and its version moved on: refused, and its event not written.
+            ledgerlink_store::PendingChange { id: &b.id, guard: Guard::LeaseHeldByOrVersion("hub-a", 0), change: &change, events: &events },
+        ];
+        assert_eq!(f.store.apply_changes(&batch).await.unwrap(), vec![true, false]);
+        assert_eq!(f.store.connection_by_id(&a.id).await.unwrap().unwrap().refresh_token.as_deref(), Some("r2"));
+        assert_eq!(f.store.connection_by_id(&b.id).await.unwrap().unwrap().refresh_token.as_deref(), Some("r1"));
+        assert!(f.store.list_events(&org.tenant_id, &b.id, None, 10).await.unwrap().iter().all(|e| e.kind != "connection.recovered"));
+    }
+
+    async fn imported_connections_keep_every_field(f: Fixture) {
+        let org = org_of(&*f.store).await;
+        let mut rows = Vec::new();
+        for i in 0..3 {
+            let mut c = connection(&*f.store, &org, "xero").await;
+            f.store.delete_connection(&org.tenant_id, &c.id).await.unwrap();
+            c.status = "connected".into();
+            c.refresh_token = Some(format!("sealed-{i}"));
+            c.next_refresh_at = Some(at(i));
+            c.token_version = 7;
+            rows.push(c);
+        }
+        f.store.import_connections(&rows).await.unwrap();
+        for row in &rows {
+            assert_eq!(f.store.connection_by_id(&row.id).await.unwrap().as_ref(), Some(row));
+        }
     }
 
     async fn an_oauth_state_is_single_use_and_replaces_older_ones(f: Fixture) {
