@@ -59,6 +59,32 @@ enum Command {
     },
     /// Print the OpenAPI document of the HTTP API.
     Openapi,
+    /// Benchmarks: throughput and memory, each beside a baseline measured in the same run.
+    Bench {
+        #[command(subcommand)]
+        which: BenchCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum BenchCommand {
+    /// Refreshes N due connections against a simulated Xero on loopback with durable storage,
+    /// beside the simulator's raw capacity; then the resident memory of an idle hub over many
+    /// stored connections. Build with --release for meaningful figures.
+    Refresh {
+        /// How many connections to refresh.
+        #[arg(long, default_value_t = 100_000)]
+        connections: usize,
+        /// Refreshes in flight at once (the hub's refresh_concurrency and the baseline's).
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+        /// Stored connections for the idle-memory figure (0 skips it).
+        #[arg(long, default_value_t = 1_000_000)]
+        idle_connections: usize,
+        /// Use this PostgreSQL instead of a temporary SQLite file.
+        #[arg(long, value_name = "URL")]
+        database_url: Option<String>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -123,6 +149,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{}", serde_json::to_string_pretty(&crate::api::openapi_document())?);
             return Ok(());
         }
+        Command::Bench {
+            which: BenchCommand::Refresh { connections, concurrency, idle_connections, database_url },
+        } => {
+            telemetry::init(LogFormat::Text, "warn")?;
+            let options =
+                crate::bench::RefreshBench { connections, concurrency, idle_connections, database_url };
+            return crate::bench::refresh(options).await;
+        }
         _ => {}
     }
     let config = Config::load(&sources)?;
@@ -157,7 +191,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             store.close().await;
             Ok(())
         }
-        Command::Config { .. } | Command::Openapi => unreachable!("handled before loading the configuration"),
+        Command::Config { .. } | Command::Openapi | Command::Bench { .. } => {
+            unreachable!("handled before loading the configuration")
+        }
     }
 }
 

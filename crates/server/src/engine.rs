@@ -31,7 +31,7 @@ use ledgerlink_core::{
 use ledgerlink_providers::ProviderError;
 use ledgerlink_store::{Connection, ConnectionChange, Event, Guard, PendingChange, Store, TokenWrite};
 use rand::Rng;
-use tokio::sync::{Notify, Semaphore, mpsc, oneshot};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::Config;
@@ -172,29 +172,35 @@ impl RefreshEngine {
         }
         let permits = Arc::new(Semaphore::new(self.config.refresh_concurrency));
         let heartbeat = tokio::spawn(Arc::clone(&self).heartbeat_loop(shutdown.clone()));
+        // Claims come in batches of up to `refresh_concurrency` rows, pipelined behind the
+        // permits: the next batch is claimed while the previous one is still in flight, so one
+        // claim statement serves many refreshes.
+        let batch = self.config.refresh_concurrency.min(256);
         while !shutdown.is_cancelled() {
-            let claimed = match self.claim_batch(permits.available_permits()).await {
+            let claimed = match self.claim_batch(batch).await {
                 Ok(claimed) => claimed,
                 Err(error) => {
                     tracing::error!(%error, "refresh engine: cannot claim due connections; retrying");
                     Vec::new()
                 }
             };
-            let full_batch = !claimed.is_empty() && permits.available_permits() <= claimed.len();
-            for (conn, claimed_at) in claimed {
-                let permit = Arc::clone(&permits).acquire_owned().await.expect("never closed");
+            let full_batch = claimed.len() == batch;
+            let mut claimed = claimed.into_iter();
+            while let Some((conn, claimed_at)) = claimed.next() {
+                let permit = tokio::select! {
+                    permit = Arc::clone(&permits).acquire_owned() => permit.expect("never closed"),
+                    () = shutdown.cancelled() => {
+                        // Hand back what was claimed but not started.
+                        for (conn, claimed_at) in std::iter::once((conn, claimed_at)).chain(claimed.by_ref()) {
+                            self.release(&conn, claimed_at).await;
+                        }
+                        break;
+                    }
+                };
                 let engine = Arc::clone(&self);
-                tokio::spawn(async move {
-                    engine.refresh_claimed(conn, claimed_at).await;
-                    drop(permit);
-                });
+                tokio::spawn(async move { engine.refresh_claimed(conn, claimed_at, Some(permit)).await });
             }
             if full_batch {
-                // Every permit is busy: wait for one before claiming more.
-                tokio::select! {
-                    permit = Arc::clone(&permits).acquire_owned() => drop(permit),
-                    () = shutdown.cancelled() => (),
-                }
                 continue;
             }
             let pause = self.pause_until_next_due().await;
@@ -264,7 +270,7 @@ impl RefreshEngine {
                 .into_iter()
                 .map(|(conn, claimed_at)| {
                     let engine = Arc::clone(self);
-                    tokio::spawn(async move { engine.refresh_claimed(conn, claimed_at).await })
+                    tokio::spawn(async move { engine.refresh_claimed(conn, claimed_at, None).await })
                 })
                 .collect();
             for task in tasks {
@@ -274,13 +280,21 @@ impl RefreshEngine {
     }
 
     /// Refreshes a connection whose lease this instance holds, then releases the lease.
-    async fn refresh_claimed(&self, conn: Connection, claimed_at: Timestamp) {
+    ///
+    /// `permit` bounds the requests in flight to providers; it is returned as soon as the
+    /// provider has answered, so storing the result (batched) does not hold it.
+    async fn refresh_claimed(
+        &self,
+        conn: Connection,
+        claimed_at: Timestamp,
+        permit: Option<OwnedSemaphorePermit>,
+    ) {
         let Some(_guard) = self.begin(&conn.id) else {
             // Already refreshing here (possible only when the clock jumps past a lease).
             return;
         };
         let id = conn.id.clone();
-        if let Err(error) = self.refresh_leased(&conn, claimed_at).await {
+        if let Err(error) = self.refresh_leased(&conn, claimed_at, permit).await {
             tracing::error!(connection_id = %id, error = format!("{error:#}"), "refresh failed internally");
             self.release(&conn, claimed_at).await;
         }
@@ -301,7 +315,12 @@ impl RefreshEngine {
         }
     }
 
-    async fn refresh_leased(&self, conn: &Connection, claimed_at: Timestamp) -> anyhow::Result<()> {
+    async fn refresh_leased(
+        &self,
+        conn: &Connection,
+        claimed_at: Timestamp,
+        permit: Option<OwnedSemaphorePermit>,
+    ) -> anyhow::Result<()> {
         let id = conn.id.as_str();
         let status: ConnectionStatus = conn.status.parse().map_err(anyhow::Error::msg)?;
         let provider: Provider = conn.provider.parse().map_err(anyhow::Error::msg)?;
@@ -327,7 +346,9 @@ impl RefreshEngine {
         if outcome_was_unknown {
             tracing::info!(connection_id = id, provider = %provider, "retrying a refresh whose outcome was unknown with the same refresh token");
         }
-        match client.refresh(&refresh_token).await {
+        let answer = client.refresh(&refresh_token).await;
+        drop(permit);
+        match answer {
             Ok(tokens) => self.store_tokens(conn, provider, tokens).await,
             Err(error) => self.record_failure(conn, provider, error, outcome_was_unknown).await,
         }
@@ -608,7 +629,7 @@ impl RefreshEngine {
                     attempted = true;
                     // Due now, whatever the schedule said.
                     conn.next_refresh_at = Some(now);
-                    if let Err(error) = self.refresh_leased(&conn, now).await {
+                    if let Err(error) = self.refresh_leased(&conn, now, None).await {
                         tracing::error!(
                             connection_id = id,
                             error = format!("{error:#}"),

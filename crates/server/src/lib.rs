@@ -23,6 +23,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 pub mod api;
+pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod connections;

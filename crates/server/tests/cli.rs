@@ -208,13 +208,17 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
 #[tokio::test]
 async fn the_readme_walkthrough_runs_as_written() {
     let readme = std::fs::read_to_string(repo_root().join("README.md")).unwrap();
-    let block = readme
+    // Every marked block, in order, run as one script (later blocks continue earlier ones).
+    let blocks: Vec<&str> = readme
         .split("<!-- walkthrough:start -->")
-        .nth(1)
-        .and_then(|rest| rest.split("<!-- walkthrough:end -->").next())
-        .expect("README marks the walkthrough");
-    let script =
-        block.trim().strip_prefix("```sh").and_then(|s| s.strip_suffix("```")).expect("one sh block");
+        .skip(1)
+        .map(|rest| rest.split("<!-- walkthrough:end -->").next().expect("each block is closed"))
+        .map(|block| {
+            block.trim().strip_prefix("```sh").and_then(|s| s.strip_suffix("```")).expect("one sh block")
+        })
+        .collect();
+    assert_eq!(blocks.len(), 2, "the API and the connection walkthroughs");
+    let script = blocks.join("\n");
 
     let dir = tempfile::tempdir().unwrap();
     let mut hub = ServeProcess::start(&["--sandbox"], &[], dir.path()).await;
@@ -224,7 +228,7 @@ async fn the_readme_walkthrough_runs_as_written() {
         .find_map(|l| l.trim().strip_prefix("export LEDGERLINK_API_KEY=").map(str::to_owned))
         .unwrap();
     let output = std::process::Command::new("bash")
-        .args(["-euo", "pipefail", "-c", script])
+        .args(["-euo", "pipefail", "-c", &script])
         .env("HUB", &hub.base)
         .env("LEDGERLINK_API_KEY", &key)
         .output()
@@ -238,6 +242,9 @@ async fn the_readme_walkthrough_runs_as_written() {
     );
     assert!(out.contains("ana@harbourbakery.example"), "{out}");
     assert!(out.contains("\"code\":\"validation_failed\"") && out.contains("`name`"), "{out}");
+    assert!(out.contains(r#"{"status":"connected","external_account":{"id":"#), "{out}");
+    assert!(out.contains(r#""headers":{"xero-tenant-id":"#), "{out}");
+    assert!(out.contains(r#"["connection.created","connection.connected"]"#), "{out}");
     assert!(hub.terminate().success());
 }
 
@@ -246,6 +253,29 @@ fn migrate_reports_the_schema_version() {
     let dir = tempfile::tempdir().unwrap();
     let output = run_cli(&["migrate", "--data-dir", "data"], &[], dir.path());
     assert!(output.status.success(), "{}", stderr(&output));
-    assert!(stdout(&output).contains("schema version 2"), "{}", stdout(&output));
+    assert!(stdout(&output).contains("schema version 3"), "{}", stdout(&output));
     assert!(dir.path().join("data/ledgerlink.db").exists());
+}
+
+#[test]
+fn the_refresh_benchmark_runs_and_prints_its_figures_beside_the_baseline() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = run_cli(
+        &["bench", "refresh", "--connections", "300", "--concurrency", "16", "--idle-connections", "3000"],
+        &[],
+        dir.path(),
+    );
+    let out = stdout(&output);
+    assert!(output.status.success(), "{out}\n{}", stderr(&output));
+    for line in [
+        "simulator raw capacity (plain client):",
+        "hub (ledgerlink serve, from start):",
+        "ratio hub / raw capacity:",
+        "concurrent refreshes of one grant:             1 (must be 1); invalid_grant answers: 0",
+        "idle hub holding 3000 stored connections: RSS",
+    ] {
+        assert!(out.contains(line), "missing {line:?} in:\n{out}");
+    }
+    let bad = run_cli(&["bench", "refresh", "--connections", "0"], &[], dir.path());
+    assert!(!bad.status.success() && stderr(&bad).contains("at least 1"));
 }

@@ -455,6 +455,18 @@ async fn deleting_a_connection_revokes_the_grant_at_the_provider() {
 }
 
 #[tokio::test]
+async fn deleting_an_organisation_revokes_and_removes_its_connections() {
+    let w = world(common::Backend::Sqlite, Rules::default()).await;
+    let c = w.connect("quickbooks").await;
+    let (status, _) = w.hub.call(Method::DELETE, &format!("/v1/organisations/{}", w.org), &w.key, None).await;
+    assert_eq!(status, 204);
+    assert!(w.sim.sim.stats(SimProvider::QuickBooks).grants.iter().all(|g| g.revoked));
+    let (status, _) = w.hub.call(Method::GET, &format!("/v1/connections/{}", id(&c)), &w.key, None).await;
+    assert_eq!(status, 404);
+    w.hub.stop().await;
+}
+
+#[tokio::test]
 async fn bad_connection_requests_get_clear_errors() {
     let w = world(common::Backend::Sqlite, Rules::default()).await;
     let path = format!("/v1/organisations/{}/connections", w.org);

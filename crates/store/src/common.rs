@@ -13,6 +13,73 @@ pub(crate) fn conflict_or(err: sqlx::Error, message: impl FnOnce() -> String) ->
     }
 }
 
+/// Rows per `UPDATE … FROM (VALUES …)` statement: 20 parameters each, far below both backends'
+/// limits.
+pub(crate) const CHANGES_PER_STATEMENT: usize = 128;
+
+/// The batched update of [`crate::Store::apply_changes`] for `rows` changes. Each `VALUES` row
+/// carries one change and its guard; `RETURNING` names the rows the guards let through. The
+/// same text works on SQLite (3.33+) and PostgreSQL.
+pub(crate) fn batch_update_sql(rows: usize) -> String {
+    const COLUMNS: usize = 20;
+    let mut values = String::with_capacity(rows * 100);
+    for row in 0..rows {
+        if row > 0 {
+            values.push_str(", ");
+        }
+        values.push('(');
+        for column in 0..COLUMNS {
+            if column > 0 {
+                values.push_str(", ");
+            }
+            values.push_str(&format!("${}", row * COLUMNS + column + 1));
+        }
+        values.push(')');
+    }
+    format!(
+        "WITH v (target, owner, version, status, reason, now, set_error, error, access_token, access_issued_at,
+                 access_expires_at, refresh_token, refresh_token_obtained_at, scope, account_id, account_name,
+                 next_refresh_at, failures, clear_inflight, release_lease) AS (VALUES {values})
+         UPDATE connections AS c SET
+            status = v.status,
+            reason = v.reason,
+            status_since = CASE WHEN c.status <> v.status THEN v.now ELSE c.status_since END,
+            connected_at = CASE WHEN v.status = 'connected' AND c.status <> 'connected' THEN v.now ELSE c.connected_at END,
+            last_error = CASE WHEN v.set_error THEN v.error ELSE c.last_error END,
+            access_token = COALESCE(v.access_token, c.access_token),
+            access_issued_at = COALESCE(v.access_issued_at, c.access_issued_at),
+            access_expires_at = COALESCE(v.access_expires_at, c.access_expires_at),
+            refresh_token = COALESCE(v.refresh_token, c.refresh_token),
+            refresh_token_obtained_at = COALESCE(v.refresh_token_obtained_at, c.refresh_token_obtained_at),
+            scope = COALESCE(v.scope, c.scope),
+            token_version = c.token_version + (CASE WHEN v.access_token IS NULL THEN 0 ELSE 1 END),
+            external_account_id = COALESCE(v.account_id, c.external_account_id),
+            external_account_name = COALESCE(v.account_name, c.external_account_name),
+            next_refresh_at = v.next_refresh_at,
+            failures = v.failures,
+            inflight_refresh_token = CASE WHEN v.clear_inflight THEN NULL ELSE c.inflight_refresh_token END,
+            inflight_since = CASE WHEN v.clear_inflight THEN NULL ELSE c.inflight_since END,
+            lease_owner = CASE WHEN v.release_lease THEN NULL ELSE c.lease_owner END,
+            lease_expires_at = CASE WHEN v.release_lease THEN NULL ELSE c.lease_expires_at END,
+            updated_at = v.now
+         FROM v
+         WHERE c.id = v.target AND (v.owner = '' OR c.lease_owner = v.owner OR c.token_version = v.version)
+         RETURNING id"
+    )
+}
+
+/// The columns a claim returns: everything but the access token, which a refresh never reads
+/// (and which, as a JWT, is the widest column).
+macro_rules! claim_returning {
+    () => {
+        " RETURNING id, tenant_id, organisation_id, provider, status, reason, status_since,
+            external_account_id, external_account_name, last_error, redirect_url,
+            CAST(NULL AS TEXT) AS access_token, access_issued_at, access_expires_at, refresh_token,
+            refresh_token_obtained_at, scope, token_version, next_refresh_at, failures, inflight_refresh_token,
+            inflight_since, lease_owner, lease_expires_at, created_at, updated_at, connected_at"
+    };
+}
+
 macro_rules! common_queries {
     ($store:ty, $backend:expr, $row:ty, $skip_locked:literal) => {
         #[async_trait::async_trait]
@@ -332,8 +399,8 @@ macro_rules! common_queries {
             async fn apply_changes(&self, batch: &[$crate::PendingChange<'_>]) -> $crate::Result<Vec<bool>> {
                 let mut tx = self.pool.begin().await?;
                 let mut applied = Vec::with_capacity(batch.len());
-                for pending in batch {
-                    applied.push(apply_change(&mut *tx, pending).await?);
+                for chunk in batch.chunks($crate::common::CHANGES_PER_STATEMENT) {
+                    applied.extend(apply_chunk(&mut *tx, chunk).await?);
                 }
                 tx.commit().await?;
                 Ok(applied)
@@ -489,8 +556,8 @@ macro_rules! common_queries {
                                OR lease_owner NOT IN (SELECT id FROM hub_instances WHERE heartbeat_at >= $4))
                         ORDER BY next_refresh_at LIMIT $5 ",
                     $skip_locked,
-                    ")
-                     RETURNING *"
+                    ")",
+                    claim_returning!()
                 ))
                 .bind(instance)
                 .bind(lease_until.as_millis())
@@ -510,15 +577,15 @@ macro_rules! common_queries {
                 lease_until: ledgerlink_core::Timestamp,
                 alive_since: ledgerlink_core::Timestamp,
             ) -> $crate::Result<Option<$crate::Connection>> {
-                let row: Option<$row> = sqlx::query(
+                let row: Option<$row> = sqlx::query(concat!(
                     "UPDATE connections SET lease_owner = $1, lease_expires_at = $2,
                         inflight_refresh_token = COALESCE(inflight_refresh_token, refresh_token),
                         inflight_since = COALESCE(inflight_since, $3)
                      WHERE id = $5
                        AND (lease_owner IS NULL OR lease_expires_at < $3
-                            OR lease_owner NOT IN (SELECT id FROM hub_instances WHERE heartbeat_at >= $4))
-                     RETURNING *",
-                )
+                            OR lease_owner NOT IN (SELECT id FROM hub_instances WHERE heartbeat_at >= $4))",
+                    claim_returning!()
+                ))
                 .bind(instance)
                 .bind(lease_until.as_millis())
                 .bind(now.as_millis())
@@ -548,76 +615,60 @@ macro_rules! common_queries {
             }
         }
 
-        /// One guarded change and its events, inside the caller's transaction.
-        async fn apply_change(
+        /// Guarded changes in one statement (`UPDATE … FROM` a `VALUES` list, which SQLite and
+        /// PostgreSQL both accept), then the events of those that applied.
+        async fn apply_chunk(
             conn: &mut <<$row as sqlx::Row>::Database as sqlx::Database>::Connection,
-            pending: &$crate::PendingChange<'_>,
-        ) -> Result<bool, sqlx::Error> {
-            let change = pending.change;
-            let (owner, version) = match pending.guard {
-                $crate::Guard::Any => ("", -1),
-                $crate::Guard::LeaseHeldBy(owner) => (owner, -1),
-                $crate::Guard::LeaseHeldByOrVersion(owner, version) => (owner, version),
-            };
-            let tokens = change.tokens.as_ref();
-            let (account_id, account_name) = match &change.external_account {
-                Some((id, name)) => (Some(id.as_str()), name.as_deref()),
-                None => (None, None),
-            };
-            let result = sqlx::query(
-                "UPDATE connections SET
-                    status = $3,
-                    reason = $4,
-                    status_since = CASE WHEN status <> $3 THEN $5 ELSE status_since END,
-                    connected_at = CASE WHEN $3 = 'connected' AND status <> 'connected' THEN $5 ELSE connected_at END,
-                    last_error = CASE WHEN $6 THEN $7 ELSE last_error END,
-                    access_token = COALESCE($8, access_token),
-                    access_issued_at = COALESCE($9, access_issued_at),
-                    access_expires_at = COALESCE($10, access_expires_at),
-                    refresh_token = COALESCE($11, refresh_token),
-                    refresh_token_obtained_at = COALESCE($12, refresh_token_obtained_at),
-                    scope = COALESCE($13, scope),
-                    token_version = token_version + (CASE WHEN $8 IS NULL THEN 0 ELSE 1 END),
-                    external_account_id = COALESCE($14, external_account_id),
-                    external_account_name = COALESCE($15, external_account_name),
-                    next_refresh_at = $16,
-                    failures = $17,
-                    inflight_refresh_token = CASE WHEN $18 THEN NULL ELSE inflight_refresh_token END,
-                    inflight_since = CASE WHEN $18 THEN NULL ELSE inflight_since END,
-                    lease_owner = CASE WHEN $19 THEN NULL ELSE lease_owner END,
-                    lease_expires_at = CASE WHEN $19 THEN NULL ELSE lease_expires_at END,
-                    updated_at = $5
-                 WHERE id = $1 AND ($2 = '' OR lease_owner = $2 OR token_version = $20)",
-            )
-            .bind(pending.id)
-            .bind(owner)
-            .bind(&change.status)
-            .bind(&change.reason)
-            .bind(change.now.as_millis())
-            .bind(change.last_error.is_some())
-            .bind(change.last_error.clone().flatten())
-            .bind(tokens.map(|t| t.access_token.as_str()))
-            .bind(tokens.map(|t| t.access_issued_at.as_millis()))
-            .bind(tokens.map(|t| t.access_expires_at.as_millis()))
-            .bind(tokens.and_then(|t| t.refresh_token.as_deref()))
-            .bind(tokens.and_then(|t| t.refresh_token_obtained_at).map(|t| t.as_millis()))
-            .bind(tokens.and_then(|t| t.scope.as_deref()))
-            .bind(account_id)
-            .bind(account_name)
-            .bind(change.next_refresh_at.map(|t| t.as_millis()))
-            .bind(change.failures)
-            .bind(change.clear_inflight)
-            .bind(change.release_lease)
-            .bind(version)
-            .execute(&mut *conn)
-            .await?;
-            if result.rows_affected() != 1 {
-                return Ok(false);
+            chunk: &[$crate::PendingChange<'_>],
+        ) -> Result<Vec<bool>, sqlx::Error> {
+            let sql = $crate::common::batch_update_sql(chunk.len());
+            let mut query = sqlx::query_scalar::<_, String>(&sql);
+            for pending in chunk {
+                let change = pending.change;
+                let (owner, version) = match pending.guard {
+                    $crate::Guard::Any => ("", -1),
+                    $crate::Guard::LeaseHeldBy(owner) => (owner, -1),
+                    $crate::Guard::LeaseHeldByOrVersion(owner, version) => (owner, version),
+                };
+                let tokens = change.tokens.as_ref();
+                let (account_id, account_name) = match &change.external_account {
+                    Some((id, name)) => (Some(id.as_str()), name.as_deref()),
+                    None => (None, None),
+                };
+                query = query
+                    .bind(pending.id)
+                    .bind(owner)
+                    .bind(version)
+                    .bind(change.status.as_str())
+                    .bind(change.reason.as_deref())
+                    .bind(change.now.as_millis())
+                    .bind(change.last_error.is_some())
+                    .bind(change.last_error.as_ref().and_then(|e| e.as_deref()))
+                    .bind(tokens.map(|t| t.access_token.as_str()))
+                    .bind(tokens.map(|t| t.access_issued_at.as_millis()))
+                    .bind(tokens.map(|t| t.access_expires_at.as_millis()))
+                    .bind(tokens.and_then(|t| t.refresh_token.as_deref()))
+                    .bind(tokens.and_then(|t| t.refresh_token_obtained_at).map(|t| t.as_millis()))
+                    .bind(tokens.and_then(|t| t.scope.as_deref()))
+                    .bind(account_id)
+                    .bind(account_name)
+                    .bind(change.next_refresh_at.map(|t| t.as_millis()))
+                    .bind(change.failures)
+                    .bind(change.clear_inflight)
+                    .bind(change.release_lease);
             }
-            for event in pending.events {
-                insert_event(&mut *conn, event).await?;
+            let updated: std::collections::HashSet<String> = query.fetch_all(&mut *conn).await?.into_iter().collect();
+            let mut applied = Vec::with_capacity(chunk.len());
+            for pending in chunk {
+                let ok = updated.contains(pending.id);
+                if ok {
+                    for event in pending.events {
+                        insert_event(&mut *conn, event).await?;
+                    }
+                }
+                applied.push(ok);
             }
-            Ok(true)
+            Ok(applied)
         }
 
         async fn insert_event<'e, E>(executor: E, event: &$crate::Event) -> Result<(), sqlx::Error>
@@ -707,4 +758,4 @@ macro_rules! common_queries {
     };
 }
 
-pub(crate) use common_queries;
+pub(crate) use {claim_returning, common_queries};

@@ -188,6 +188,7 @@ pub trait Store: Send + Sync + 'static {
     /// The claim is also the write-ahead step: each claimed row's current refresh token is
     /// copied to the in-flight marker (unless a marker from an earlier, unfinished refresh is
     /// there, which then stands), in the same statement and before any request is sent.
+    /// The returned rows leave out the access token (`None`): a refresh does not read it.
     async fn claim_due(
         &self,
         instance: &str,

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgPool};
 
-use crate::common::common_queries;
+use crate::common::{claim_returning, common_queries};
 use crate::migrate::{self, CREATE_TABLE};
 use crate::{Backend, ConnectOptions, DatabaseUrl, Result, StoreError};
 

@@ -13,7 +13,7 @@ use std::time::Duration;
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
-use crate::common::common_queries;
+use crate::common::{claim_returning, common_queries};
 use crate::migrate::{self, CREATE_TABLE};
 use crate::{Backend, Result, StoreError};
 
@@ -30,7 +30,11 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(10))
-            .foreign_keys(true);
+            .foreign_keys(true)
+            // A 16 MB page cache: enough for the hot pages of a busy hub, small enough that a hub
+            // holding a million connections stays lean. It only grows with pages touched.
+            .pragma("cache_size", "-16384")
+            .pragma("temp_store", "memory");
         let pool = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)

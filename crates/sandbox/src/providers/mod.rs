@@ -304,6 +304,12 @@ impl Simulator {
         self.with_state(provider, |st, _, _| st.stats())
     }
 
+    /// `(successful refreshes, invalid_grant answers)` without listing every grant: cheap
+    /// enough to poll while thousands of grants refresh (benchmarks).
+    pub fn refresh_counts(&self, provider: Provider) -> (u64, u64) {
+        self.with_state(provider, |st, _, _| (st.counters.refreshes, st.counters.invalid_grants))
+    }
+
     pub fn faults(&self, provider: Provider) -> Faults {
         self.with_state(provider, |st, _, _| st.faults.clone())
     }

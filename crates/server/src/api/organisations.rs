@@ -180,7 +180,8 @@ pub async fn update(
     Ok(Json(org.into()))
 }
 
-/// Delete an organisation and its users.
+/// Delete an organisation with its users and connections (their grants are revoked at the
+/// provider where it can be).
 #[utoipa::path(delete, path = "/v1/organisations/{id}", tag = "organisations",
     responses((status = 204, description = "deleted"), (status = 404, body = ErrorBody)))]
 pub async fn delete(
@@ -189,6 +190,20 @@ pub async fn delete(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     load(&state, &tenant.id, &id).await?;
+    // Its connections go with it: revoke their grants first, as deleting a connection does.
+    let filter =
+        ledgerlink_store::ConnectionFilter { organisation_id: Some(id.clone()), ..Default::default() };
+    let mut after: Option<String> = None;
+    loop {
+        let page = state.store.list_connections(&tenant.id, &filter, after.as_deref(), 200).await?;
+        for conn in &page {
+            crate::connections::revoke(&state, conn).await;
+        }
+        match page.last() {
+            Some(last) if page.len() == 200 => after = Some(last.id.clone()),
+            _ => break,
+        }
+    }
     if !state.store.delete_organisation(&tenant.id, &id).await? {
         return Err(ApiError::not_found("organisation"));
     }
