@@ -172,11 +172,57 @@ impl RefreshEngine {
         }
         let permits = Arc::new(Semaphore::new(self.config.refresh_concurrency));
         let heartbeat = tokio::spawn(Arc::clone(&self).heartbeat_loop(shutdown.clone()));
-        // Claims come in batches of up to `refresh_concurrency` rows, pipelined behind the
-        // permits: the next batch is claimed while the previous one is still in flight, so one
-        // claim statement serves many refreshes.
+        // A claimer keeps a queue of claimed rows filled (up to two batches ahead), so claiming
+        // never leaves a permit idle; the dispatcher below starts a refresh whenever a permit is
+        // free. One claim statement serves a whole batch.
         let batch = self.config.refresh_concurrency.min(256);
+        let (queue, mut claimed) = mpsc::channel::<(Connection, Timestamp)>(batch * 2);
+        let claimer = tokio::spawn(Arc::clone(&self).claim_loop(queue, batch, shutdown.clone()));
+        loop {
+            let next = tokio::select! {
+                next = claimed.recv() => next,
+                () = shutdown.cancelled() => None,
+            };
+            let Some((conn, claimed_at)) = next else { break };
+            let permit = tokio::select! {
+                permit = Arc::clone(&permits).acquire_owned() => permit.expect("never closed"),
+                () = shutdown.cancelled() => {
+                    self.release(&conn, claimed_at).await;
+                    break;
+                }
+            };
+            let engine = Arc::clone(&self);
+            tokio::spawn(async move { engine.refresh_claimed(conn, claimed_at, Some(permit)).await });
+        }
+        // Stop the claimer (its sends now fail and it hands back what it holds), then hand back
+        // what was claimed but not started.
+        claimed.close();
+        let _ = claimer.await;
+        while let Some((conn, claimed_at)) = claimed.recv().await {
+            self.release(&conn, claimed_at).await;
+        }
+        // Let refreshes in flight store their results; an interrupted one is recovered by the
+        // write-ahead marker at the next start.
+        let all = self.config.refresh_concurrency as u32;
+        let _ = tokio::time::timeout(self.config.shutdown_timeout, permits.acquire_many(all)).await;
+        heartbeat.abort();
+    }
+
+    async fn claim_loop(
+        self: Arc<Self>,
+        queue: mpsc::Sender<(Connection, Timestamp)>,
+        batch: usize,
+        shutdown: CancellationToken,
+    ) {
         while !shutdown.is_cancelled() {
+            // Claim only when a whole batch fits, so claimed rows never wait long for a permit.
+            if queue.capacity() < batch {
+                tokio::select! {
+                    () = tokio::time::sleep(Duration::from_millis(2)) => {}
+                    () = shutdown.cancelled() => return,
+                }
+                continue;
+            }
             let claimed = match self.claim_batch(batch).await {
                 Ok(claimed) => claimed,
                 Err(error) => {
@@ -186,19 +232,16 @@ impl RefreshEngine {
             };
             let full_batch = claimed.len() == batch;
             let mut claimed = claimed.into_iter();
-            while let Some((conn, claimed_at)) = claimed.next() {
-                let permit = tokio::select! {
-                    permit = Arc::clone(&permits).acquire_owned() => permit.expect("never closed"),
-                    () = shutdown.cancelled() => {
-                        // Hand back what was claimed but not started.
-                        for (conn, claimed_at) in std::iter::once((conn, claimed_at)).chain(claimed.by_ref()) {
-                            self.release(&conn, claimed_at).await;
-                        }
-                        break;
+            while let Some(row) = claimed.next() {
+                if let Err(mpsc::error::SendError((conn, claimed_at))) = queue.send(row).await {
+                    // The dispatcher has stopped: hand these back rather than let them wait for
+                    // their lease to expire.
+                    self.release(&conn, claimed_at).await;
+                    for (conn, claimed_at) in claimed.by_ref() {
+                        self.release(&conn, claimed_at).await;
                     }
-                };
-                let engine = Arc::clone(&self);
-                tokio::spawn(async move { engine.refresh_claimed(conn, claimed_at, Some(permit)).await });
+                    return;
+                }
             }
             if full_batch {
                 continue;
@@ -210,11 +253,6 @@ impl RefreshEngine {
                 () = shutdown.cancelled() => {}
             }
         }
-        // Let refreshes in flight store their results; an interrupted one is recovered by the
-        // write-ahead marker at the next start.
-        let all = self.config.refresh_concurrency as u32;
-        let _ = tokio::time::timeout(self.config.shutdown_timeout, permits.acquire_many(all)).await;
-        heartbeat.abort();
     }
 
     async fn heartbeat_loop(self: Arc<Self>, shutdown: CancellationToken) {
