@@ -209,18 +209,8 @@ async fn fail(state: &AppState, conn: Connection, diagnosis: Diagnosis) -> Callb
         Ok(json) => json,
         Err(e) => return CallbackError::Internal(e.into()),
     };
-    let change = ConnectionChange {
-        status: conn.status.clone(),
-        reason: conn.reason.clone(),
-        last_error: Some(Some(json)),
-        tokens: None,
-        external_account: None,
-        next_refresh_at: conn.next_refresh_at,
-        failures: conn.failures,
-        clear_inflight: false,
-        release_lease: false,
-        now: state.clock.now(),
-    };
+    let change =
+        ConnectionChange { last_error: Some(Some(json)), ..ConnectionChange::keep(&conn, state.clock.now()) };
     let events = [event(
         &conn,
         "connection.authorization_failed",

@@ -702,18 +702,7 @@ impl Drop for InFlight<'_> {
 
 /// A change that leaves the connection as it is and frees its lease.
 fn unchanged(conn: &Connection, now: Timestamp) -> ConnectionChange {
-    ConnectionChange {
-        status: conn.status.clone(),
-        reason: conn.reason.clone(),
-        last_error: None,
-        tokens: None,
-        external_account: None,
-        next_refresh_at: conn.next_refresh_at,
-        failures: conn.failures,
-        clear_inflight: false,
-        release_lease: true,
-        now,
-    }
+    ConnectionChange { release_lease: true, ..ConnectionChange::keep(conn, now) }
 }
 
 /// The documented access-token lifetime, for responses that do not state `expires_in`.

@@ -129,6 +129,25 @@ pub struct ConnectionChange {
     pub now: Timestamp,
 }
 
+impl ConnectionChange {
+    /// A change that keeps the connection as it is (status, reason, error, schedule, marker and
+    /// lease): the base for changing one thing, or for appending events.
+    pub fn keep(conn: &Connection, now: Timestamp) -> Self {
+        Self {
+            status: conn.status.clone(),
+            reason: conn.reason.clone(),
+            last_error: None,
+            tokens: None,
+            external_account: None,
+            next_refresh_at: conn.next_refresh_at,
+            failures: conn.failures,
+            clear_inflight: false,
+            release_lease: false,
+            now,
+        }
+    }
+}
+
 /// Who may apply a change: anyone, or only the holder of the refresh lease.
 #[derive(Clone, Copy, Debug)]
 pub enum Guard<'a> {

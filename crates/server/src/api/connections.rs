@@ -306,18 +306,7 @@ pub async fn reconnect(
     let authorize_url =
         connections::authorize_url(&state, &conn, provider).await.map_err(ApiError::internal)?;
     let started = connections::event(&conn, "connection.reconnect_started", &conn.status, None, &state);
-    let change = ledgerlink_store::ConnectionChange {
-        status: conn.status.clone(),
-        reason: conn.reason.clone(),
-        last_error: None,
-        tokens: None,
-        external_account: None,
-        next_refresh_at: conn.next_refresh_at,
-        failures: conn.failures,
-        clear_inflight: false,
-        release_lease: false,
-        now: state.clock.now(),
-    };
+    let change = ledgerlink_store::ConnectionChange::keep(&conn, state.clock.now());
     state.store.update_connection(&conn.id, ledgerlink_store::Guard::Any, &change, &[started]).await?;
     Ok(Json(AuthorizeUrl { authorize_url }))
 }
