@@ -198,6 +198,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 async fn serve(mut config: Config, sandbox: bool) -> anyhow::Result<()> {
+    let _lock = hub::lock_sqlite(&config)?;
     let listener = TcpListener::bind(config.listen).await.with_context(|| {
         format!("Failed to listen on {} (`listen`): is another process using it?", config.listen)
     })?;

@@ -163,7 +163,8 @@ impl RefreshEngine {
     /// most `refresh_concurrency` in flight.
     pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
         if self.store.backend() == ledgerlink_store::Backend::Sqlite {
-            // SQLite means one hub process: any lease in the file belongs to a previous run.
+            // SQLite means one hub process (`serve` holds the data directory's lock file): any
+            // lease in the file belongs to a previous run.
             match self.store.release_all_leases().await {
                 Ok(0) => {}
                 Ok(freed) => tracing::info!(freed, "reclaimed refresh leases left by a previous run"),

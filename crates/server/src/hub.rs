@@ -14,6 +14,37 @@ use ledgerlink_store::{ConnectOptions, DatabaseUrl};
 
 use crate::{AppState, Config};
 
+/// Held (with an exclusive lock) by the `serve` process that owns a SQLite database.
+pub const LOCK_FILE: &str = "serve.lock";
+
+/// In SQLite mode exactly one `serve` may run on a database: the refresh engine's single-flight
+/// guarantee rests on it. The lock is released when the returned file is dropped, also when the
+/// process dies.
+pub fn lock_sqlite(config: &Config) -> anyhow::Result<Option<std::fs::File>> {
+    let DatabaseUrl::Sqlite(path) = &config.database_url else { return Ok(None) };
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(&config.data_dir);
+    prepare_data_dir(dir)?;
+    let lock_path = dir.join(LOCK_FILE);
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .with_context(|| format!("Failed to open the lock file {}", lock_path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(file)),
+        Err(std::fs::TryLockError::WouldBlock) => bail!(
+            "another `ledgerlink serve` is already using {} (it holds {}). Stop it first; to run several hubs, \
+             share a PostgreSQL database (database_url) instead of a SQLite file.",
+            path.display(),
+            lock_path.display()
+        ),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(e).with_context(|| format!("Failed to lock {}", lock_path.display()))
+        }
+    }
+}
+
 /// The key file created in `data_dir` when no `encryption_key` is configured.
 pub const KEY_FILE: &str = "encryption.key";
 

@@ -134,6 +134,24 @@ async fn a_tenant_created_on_the_command_line_can_use_the_api() {
 }
 
 #[tokio::test]
+async fn a_second_serve_on_the_same_sqlite_database_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut first = ServeProcess::start(&[], &[], dir.path()).await;
+    let port = common::free_port().to_string();
+    let second = run_cli(&["serve", "--listen", &format!("127.0.0.1:{port}")], &[], dir.path());
+    assert_eq!(second.status.code(), Some(1));
+    let err = stderr(&second);
+    assert!(
+        err.contains("another `ledgerlink serve` is already using") && err.contains("PostgreSQL"),
+        "{err}"
+    );
+    assert!(first.terminate().success());
+    // Once the first has stopped, the lock is free again.
+    let mut again = ServeProcess::start(&[], &[], dir.path()).await;
+    assert!(again.terminate().success());
+}
+
+#[tokio::test]
 async fn serve_stops_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let mut hub = ServeProcess::start(&[], &[], dir.path()).await;
