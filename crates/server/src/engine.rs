@@ -42,6 +42,9 @@ use crate::providers::ProviderRegistry;
 pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(1);
 pub const LIVENESS_WINDOW: Duration = Duration::from_secs(5);
 
+/// Rows per claim statement.
+const CLAIM_BATCH: usize = 256;
+
 /// After this many consecutive transient failures a connection turns amber even if its access
 /// token is still good.
 const DEGRADE_AFTER_FAILURES: i64 = 3;
@@ -176,7 +179,9 @@ impl RefreshEngine {
         // A claimer keeps a queue of claimed rows filled (up to two batches ahead), so claiming
         // never leaves a permit idle; the dispatcher below starts a refresh whenever a permit is
         // free. One claim statement serves a whole batch.
-        let batch = self.config.refresh_concurrency.min(256);
+        // Claims are sized for the database, not for the provider concurrency: a claim statement
+        // costs about the same for 16 rows as for 256, and claiming is what keeps permits busy.
+        let batch = CLAIM_BATCH;
         let (queue, mut claimed) = mpsc::channel::<(Connection, Timestamp)>(batch * 2);
         let claimer = tokio::spawn(Arc::clone(&self).claim_loop(queue, batch, shutdown.clone()));
         loop {
