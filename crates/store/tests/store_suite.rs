@@ -465,3 +465,19 @@ async fn a_postgres_that_is_down_fails_with_a_clear_message_after_the_timeout() 
     assert!(message.contains(&format!("127.0.0.1:{port}")), "{message}");
     assert!(!message.contains("s3cret"), "{message}");
 }
+
+#[tokio::test]
+async fn postgres_urls_may_require_tls() {
+    // The throwaway cluster has no TLS: requiring it must fail because the *server* refuses,
+    // which proves the client side is built in (production databases usually require TLS).
+    let url = format!("{}?sslmode=require", ledgerlink_testkit::postgres_database().await);
+    let options =
+        ConnectOptions { connect_timeout: std::time::Duration::from_millis(500), ..Default::default() };
+    let err = ledgerlink_store::connect(&DatabaseUrl::parse(&url).unwrap(), &options)
+        .await
+        .err()
+        .expect("no TLS here");
+    let message = err.to_string();
+    assert!(!message.contains("without TLS support"), "{message}");
+    assert!(message.to_lowercase().contains("tls") || message.to_lowercase().contains("ssl"), "{message}");
+}
