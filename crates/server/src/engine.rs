@@ -263,12 +263,24 @@ impl RefreshEngine {
 
     async fn heartbeat_loop(self: Arc<Self>, shutdown: CancellationToken) {
         let mut ticker = tokio::time::interval(HEARTBEAT_INTERVAL);
+        let mut beats: u64 = 0;
         loop {
             tokio::select! {
                 _ = ticker.tick() => {
-                    if let Err(error) = self.store.heartbeat(&self.instance, self.clock.now()).await {
+                    let now = self.clock.now();
+                    if let Err(error) = self.store.heartbeat(&self.instance, now).await {
                         tracing::warn!(%error, "refresh engine: heartbeat failed");
                     }
+                    // About once a minute: forget expired OAuth states and instances gone a day.
+                    if beats.is_multiple_of(60) {
+                        let dead_since = Timestamp::from_millis(now.as_millis() - 24 * 3600 * 1000);
+                        match self.store.purge_expired(now, dead_since).await {
+                            Ok((0, 0)) => {}
+                            Ok((states, instances)) => tracing::debug!(states, instances, "purged expired OAuth states and dead instances"),
+                            Err(error) => tracing::warn!(%error, "housekeeping failed"),
+                        }
+                    }
+                    beats += 1;
                 }
                 () = shutdown.cancelled() => return,
             }

@@ -596,6 +596,24 @@ macro_rules! common_queries {
                 Ok(row.as_ref().map(connection_from_row).transpose()?)
             }
 
+            async fn purge_expired(
+                &self,
+                now: ledgerlink_core::Timestamp,
+                instances_dead_since: ledgerlink_core::Timestamp,
+            ) -> $crate::Result<(u64, u64)> {
+                let states = sqlx::query("DELETE FROM oauth_states WHERE expires_at < $1")
+                    .bind(now.as_millis())
+                    .execute(&self.pool)
+                    .await?
+                    .rows_affected();
+                let instances = sqlx::query("DELETE FROM hub_instances WHERE heartbeat_at < $1")
+                    .bind(instances_dead_since.as_millis())
+                    .execute(&self.pool)
+                    .await?
+                    .rows_affected();
+                Ok((states, instances))
+            }
+
             async fn release_all_leases(&self) -> $crate::Result<u64> {
                 let result = sqlx::query(
                     "UPDATE connections SET lease_owner = NULL, lease_expires_at = NULL WHERE lease_owner IS NOT NULL",

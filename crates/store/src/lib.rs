@@ -206,6 +206,9 @@ pub trait Store: Send + Sync + 'static {
         lease_until: Timestamp,
         alive_since: Timestamp,
     ) -> Result<Option<Connection>>;
+    /// Housekeeping: deletes OAuth states that expired before `now` and instances whose last
+    /// heartbeat is older than `instances_dead_since`; returns how many of each went.
+    async fn purge_expired(&self, now: Timestamp, instances_dead_since: Timestamp) -> Result<(u64, u64)>;
     /// Frees every lease (SQLite start: this is the only process).
     async fn release_all_leases(&self) -> Result<u64>;
     /// The earliest `next_refresh_at` of any connection.

@@ -421,6 +421,29 @@ on_both_backends! {
         assert_eq!(f.store.take_oauth_state("second").await.unwrap(), None, "single use");
     }
 
+    async fn housekeeping_removes_only_expired_states_and_dead_instances(f: Fixture) {
+        let org = org_of(&*f.store).await;
+        let a = connection(&*f.store, &org, "xero").await;
+        let b = connection(&*f.store, &org, "myob").await;
+        let state = |c: &Connection, hash: &str, expires_at| OAuthState {
+            state_hash: hash.into(),
+            connection_id: c.id.clone(),
+            code_verifier: None,
+            redirect_uri: "http://hub/oauth/callback".into(),
+            expires_at,
+            created_at: T0,
+        };
+        f.store.insert_oauth_state(&state(&a, "expired", at(1_000))).await.unwrap();
+        f.store.insert_oauth_state(&state(&b, "live", at(9_000))).await.unwrap();
+        f.store.heartbeat("dead-hub", at(0)).await.unwrap();
+        f.store.heartbeat("live-hub", at(4_000)).await.unwrap();
+        assert_eq!(f.store.purge_expired(at(5_000), at(3_000)).await.unwrap(), (1, 1));
+        assert_eq!(f.store.take_oauth_state("expired").await.unwrap(), None);
+        assert!(f.store.take_oauth_state("live").await.unwrap().is_some());
+        // A lease held by the purged instance is still free to take: its heartbeat is gone.
+        assert_eq!(f.store.purge_expired(at(5_000), at(3_000)).await.unwrap(), (0, 0));
+    }
+
     async fn events_keep_their_order_within_a_millisecond_and_page_by_id(f: Fixture) {
         let org = org_of(&*f.store).await;
         let c = connection(&*f.store, &org, "xero").await;
