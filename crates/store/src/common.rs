@@ -13,9 +13,15 @@ pub(crate) fn conflict_or(err: sqlx::Error, message: impl FnOnce() -> String) ->
     }
 }
 
-/// Rows per `UPDATE … FROM (VALUES …)` statement: 20 parameters each, far below both backends'
-/// limits.
-pub(crate) const CHANGES_PER_STATEMENT: usize = 128;
+/// Rows per `UPDATE … FROM (VALUES …)` statement. Only these sizes are used, so the handful of
+/// statement texts stay in the prepared-statement cache instead of being prepared again for
+/// every batch size; 128 rows × 20 parameters is far below both backends' limits.
+const CHUNK_SIZES: [usize; 5] = [128, 32, 8, 2, 1];
+
+/// The largest allowed chunk that fits in `remaining` changes.
+pub(crate) fn chunk_len(remaining: usize) -> usize {
+    CHUNK_SIZES.into_iter().find(|size| *size <= remaining).unwrap_or(1)
+}
 
 /// The batched update of [`crate::Store::apply_changes`] for `rows` changes. Each `VALUES` row
 /// carries one change and its guard; `RETURNING` names the rows the guards let through. The
@@ -399,8 +405,11 @@ macro_rules! common_queries {
             async fn apply_changes(&self, batch: &[$crate::PendingChange<'_>]) -> $crate::Result<Vec<bool>> {
                 let mut tx = self.pool.begin().await?;
                 let mut applied = Vec::with_capacity(batch.len());
-                for chunk in batch.chunks($crate::common::CHANGES_PER_STATEMENT) {
+                let mut rest = batch;
+                while !rest.is_empty() {
+                    let (chunk, tail) = rest.split_at($crate::common::chunk_len(rest.len()));
                     applied.extend(apply_chunk(&mut *tx, chunk).await?);
+                    rest = tail;
                 }
                 tx.commit().await?;
                 Ok(applied)
