@@ -786,3 +786,32 @@ macro_rules! common_queries {
 }
 
 pub(crate) use {claim_returning, common_queries};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn any_batch_splits_into_allowed_chunks_that_add_up() {
+        for total in 1..=600 {
+            let mut rest = total;
+            let mut chunks = Vec::new();
+            while rest > 0 {
+                let len = chunk_len(rest);
+                assert!(CHUNK_SIZES.contains(&len) && len <= rest, "{total}: {len}");
+                chunks.push(len);
+                rest -= len;
+            }
+            assert_eq!(chunks.iter().sum::<usize>(), total);
+            // The worst remainder under 128 is 3×32 + 3×8 + 3×2 + 1: ten statements.
+            assert!(chunks.len() <= total / 128 + 10, "{total} took {} statements", chunks.len());
+        }
+    }
+
+    #[test]
+    fn the_batch_statement_numbers_every_parameter_once() {
+        let sql = batch_update_sql(3);
+        assert!(sql.contains("$60") && !sql.contains("$61"), "{sql}");
+        assert!(sql.contains("RETURNING id"));
+    }
+}
