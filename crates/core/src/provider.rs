@@ -54,6 +54,17 @@ impl Provider {
         }
     }
 
+    /// The documented access-token lifetime, for token responses that do not state
+    /// `expires_in`.
+    pub fn access_token_lifetime(self) -> Duration {
+        match self {
+            Self::Xero => Duration::from_secs(30 * 60),
+            Self::QuickBooks => Duration::from_secs(3600),
+            // MYOB: about 20 minutes (unconfirmed); the others hold sessions, not tokens.
+            _ => Duration::from_secs(20 * 60),
+        }
+    }
+
     /// How long a superseded refresh token stays usable, which is how long a refresh whose
     /// response was lost can be retried with the same token.
     pub fn refresh_token_grace(self) -> Duration {

@@ -71,9 +71,14 @@ impl ApiKey {
 
     /// Hex SHA-256 of the key: what the database holds and looks keys up by.
     pub fn hash(&self) -> String {
-        let digest = Sha256::digest(self.0.expose().as_bytes());
-        digest.iter().map(|b| format!("{b:02x}")).collect()
+        sha256_hex(self.0.expose().as_bytes())
     }
+}
+
+/// Hex SHA-256: how high-entropy secrets that only need matching (API keys, OAuth `state`) are
+/// stored.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use ledgerlink_core::{Clock, ConnectionStatus, SecretString, SystemClock, id};
 use ledgerlink_sandbox::providers::{self as sim, Rules, Simulator};
-use ledgerlink_store::{Connection, Organisation, Tenant};
+use ledgerlink_store::{Connection, Organisation};
 
 use crate::config::{Config, Sources};
 use crate::engine::token_context;
@@ -78,13 +78,13 @@ pub async fn refresh(options: RefreshBench) -> anyhow::Result<()> {
     }
     let config = Config::load(&Sources { env: env.iter().cloned().collect(), ..Default::default() })?;
     let state = crate::hub::build_with_clock(config, clock.clone()).await?;
-    let (tenant, org) = owner(&state).await?;
+    let org = owner(&state).await?;
     let now = clock.now();
     for chunk in for_hub.chunks(5_000) {
         let rows: Vec<Connection> = chunk
             .iter()
             .map(|refresh| {
-                let mut c = connection_row(&tenant, &org, now);
+                let mut c = connection_row(&state, &org, now);
                 let refresh = SecretString::new(refresh.clone());
                 c.refresh_token =
                     Some(state.keys.encrypt_secret(&refresh, &token_context(&c.id, "refresh_token")));
@@ -223,7 +223,7 @@ where
     out
 }
 
-async fn owner(state: &crate::AppState) -> anyhow::Result<(Tenant, Organisation)> {
+async fn owner(state: &crate::AppState) -> anyhow::Result<Organisation> {
     let (tenant, _) = crate::tenants::create(&*state.store, &*state.clock, "Bench").await?;
     let now = state.clock.now();
     let org = Organisation {
@@ -235,38 +235,28 @@ async fn owner(state: &crate::AppState) -> anyhow::Result<(Tenant, Organisation)
         updated_at: now,
     };
     state.store.create_organisation(&org).await?;
-    Ok((tenant, org))
+    Ok(org)
 }
 
-fn connection_row(tenant: &Tenant, org: &Organisation, now: ledgerlink_core::Timestamp) -> Connection {
+/// A connected Xero connection of `org`, due for a refresh at `now`.
+fn connection_row(
+    state: &crate::AppState,
+    org: &Organisation,
+    now: ledgerlink_core::Timestamp,
+) -> Connection {
     Connection {
-        id: id::generate("con", now.as_millis()),
-        tenant_id: tenant.id.clone(),
-        organisation_id: org.id.clone(),
-        provider: "xero".into(),
         status: ConnectionStatus::Connected.as_str().into(),
-        reason: None,
         status_since: now,
         external_account_id: Some(id::generate("acct", now.as_millis())),
         external_account_name: Some("Bench Company".into()),
-        last_error: None,
-        redirect_url: None,
-        access_token: None,
         access_issued_at: Some(now),
         access_expires_at: Some(now),
-        refresh_token: None,
         refresh_token_obtained_at: Some(now),
         scope: Some("offline_access".into()),
         token_version: 1,
         next_refresh_at: Some(now),
-        failures: 0,
-        inflight_refresh_token: None,
-        inflight_since: None,
-        lease_owner: None,
-        lease_expires_at: None,
-        created_at: now,
-        updated_at: now,
         connected_at: Some(now),
+        ..crate::connections::new_connection(state, org, ledgerlink_core::Provider::Xero, None)
     }
 }
 
@@ -284,7 +274,7 @@ async fn idle_rss(count: usize, dir: &std::path::Path, database_url: Option<&str
     }
     let config = Config::load(&Sources { env: env.iter().cloned().collect(), ..Default::default() })?;
     let state = crate::hub::build(config).await?;
-    let (tenant, org) = owner(&state).await?;
+    let org = owner(&state).await?;
     let now = state.clock.now();
     let later = now.saturating_add(Duration::from_secs(24 * 3600));
     // Realistic sizes: a Xero access token is a JWT of about 1.2 KB.
@@ -296,7 +286,7 @@ async fn idle_rss(count: usize, dir: &std::path::Path, database_url: Option<&str
         let chunk = (count - written).min(10_000);
         let rows: Vec<Connection> = (0..chunk)
             .map(|_| {
-                let mut c = connection_row(&tenant, &org, now);
+                let mut c = connection_row(&state, &org, now);
                 c.refresh_token = Some(sealed_refresh.clone());
                 c.access_token = Some(sealed_access.clone());
                 c.access_expires_at = Some(later);

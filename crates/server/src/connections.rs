@@ -10,7 +10,6 @@ use ledgerlink_core::{ConnectionStatus, Diagnosis, Provider, SecretString, id};
 use ledgerlink_providers::{CallbackParams, Pkce};
 use ledgerlink_store::{Connection, ConnectionChange, Event, Guard, OAuthState, Organisation};
 use rand::RngCore;
-use sha2::{Digest, Sha256};
 
 use crate::AppState;
 use crate::engine::token_context;
@@ -68,6 +67,7 @@ pub fn new_connection(
     }
 }
 
+/// A timeline entry for `conn`, stamped now.
 pub fn event(
     conn: &Connection,
     kind: &str,
@@ -75,21 +75,11 @@ pub fn event(
     detail: Option<serde_json::Value>,
     state: &AppState,
 ) -> Event {
-    let now = state.clock.now();
-    Event {
-        id: id::generate("evt", now.as_millis()),
-        tenant_id: conn.tenant_id.clone(),
-        connection_id: conn.id.clone(),
-        kind: kind.into(),
-        status: status.into(),
-        reason: None,
-        detail: detail.map(|d| d.to_string()),
-        created_at: now,
-    }
+    Event::of(conn, kind, status, None, detail.map(|d| d.to_string()), state.clock.now())
 }
 
 fn hash_state(state: &str) -> String {
-    Sha256::digest(state.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    ledgerlink_core::secret::sha256_hex(state.as_bytes())
 }
 
 /// Issues a fresh single-use `state` for the connection and returns the provider's authorize

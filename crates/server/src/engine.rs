@@ -141,14 +141,6 @@ impl RefreshEngine {
         applied.await.map_err(|_| anyhow::anyhow!("the refresh writer stopped"))?
     }
 
-    pub fn instance(&self) -> &str {
-        &self.instance
-    }
-
-    pub fn policy(&self) -> &RefreshPolicy {
-        &self.policy
-    }
-
     /// Tells the loop that something became due.
     pub fn wake(&self) {
         self.wake.notify_one();
@@ -200,8 +192,8 @@ impl RefreshEngine {
             let engine = Arc::clone(&self);
             tokio::spawn(async move { engine.refresh_claimed(conn, claimed_at, Some(permit)).await });
         }
-        // Stop the claimer (its sends now fail and it hands back what it holds), then hand back
-        // what was claimed but not started.
+        // Stop the claimer (it can reserve no more room), then hand back what was claimed but
+        // not started, including anything it queued on its way out.
         claimed.close();
         let _ = claimer.await;
         while let Some((conn, claimed_at)) = claimed.recv().await {
@@ -221,15 +213,16 @@ impl RefreshEngine {
         shutdown: CancellationToken,
     ) {
         while !shutdown.is_cancelled() {
-            // Claim only when a whole batch fits, so claimed rows never wait long for a permit.
-            if queue.capacity() < batch {
-                tokio::select! {
-                    () = tokio::time::sleep(Duration::from_millis(2)) => {}
-                    () = shutdown.cancelled() => return,
-                }
-                continue;
-            }
-            let claimed = match self.claim_batch(batch).await {
+            // Room for a whole batch first: claimed rows always have a place in the queue, so
+            // they never wait long for a permit and never have to be handed back.
+            let slots = tokio::select! {
+                slots = queue.reserve_many(batch) => match slots {
+                    Ok(slots) => slots,
+                    Err(_) => return, // The dispatcher has stopped.
+                },
+                () = shutdown.cancelled() => return,
+            };
+            let claimed = match self.claim_batch(batch as u32).await {
                 Ok(claimed) => claimed,
                 Err(error) => {
                     tracing::error!(%error, "refresh engine: cannot claim due connections; retrying");
@@ -237,17 +230,8 @@ impl RefreshEngine {
                 }
             };
             let full_batch = claimed.len() == batch;
-            let mut claimed = claimed.into_iter();
-            while let Some(row) = claimed.next() {
-                if let Err(mpsc::error::SendError((conn, claimed_at))) = queue.send(row).await {
-                    // The dispatcher has stopped: hand these back rather than let them wait for
-                    // their lease to expire.
-                    self.release(&conn, claimed_at).await;
-                    for (conn, claimed_at) in claimed.by_ref() {
-                        self.release(&conn, claimed_at).await;
-                    }
-                    return;
-                }
+            for (slot, row) in slots.zip(claimed) {
+                slot.send(row);
             }
             if full_batch {
                 continue;
@@ -298,13 +282,8 @@ impl RefreshEngine {
         }
     }
 
-    async fn claim_batch(&self, capacity: usize) -> anyhow::Result<Vec<(Connection, Timestamp)>> {
-        if capacity == 0 {
-            return Ok(Vec::new());
-        }
+    async fn claim_batch(&self, limit: u32) -> anyhow::Result<Vec<(Connection, Timestamp)>> {
         let now = self.clock.now();
-        self.store.heartbeat(&self.instance, now).await?;
-        let limit = capacity.min(256) as u32;
         let claimed = self
             .store
             .claim_due(&self.instance, now, self.lease_until(now), self.alive_since(now), limit)
@@ -315,9 +294,11 @@ impl RefreshEngine {
     /// Refreshes every connection due now and waits for the results: the deterministic
     /// "run once" that tests drive with a manual clock.
     pub async fn run_due_once(self: &Arc<Self>) -> anyhow::Result<usize> {
+        // No heartbeat task runs here, and a manual clock may have jumped: prove we are alive.
+        self.store.heartbeat(&self.instance, self.clock.now()).await?;
         let mut done = 0;
         loop {
-            let claimed = self.claim_batch(256).await?;
+            let claimed = self.claim_batch(CLAIM_BATCH as u32).await?;
             if claimed.is_empty() {
                 return Ok(done);
             }
@@ -420,7 +401,7 @@ impl RefreshEngine {
         let change = self.connected_change(&conn.id, provider, tokens, now);
         let mut events = Vec::new();
         if conn.status != ConnectionStatus::Connected.as_str() {
-            events.push(self.event(
+            events.push(Self::event(
                 conn,
                 "connection.recovered",
                 ConnectionStatus::Connected,
@@ -450,7 +431,7 @@ impl RefreshEngine {
         tokens: ledgerlink_providers::TokenSet,
         now: Timestamp,
     ) -> ConnectionChange {
-        let lifetime = tokens.expires_in.unwrap_or_else(|| default_access_lifetime(provider));
+        let lifetime = tokens.expires_in.unwrap_or_else(|| provider.access_token_lifetime());
         let expires_at = now.saturating_add(lifetime);
         let next = self.policy.next_refresh_at(
             now,
@@ -541,7 +522,7 @@ impl RefreshEngine {
         };
         let mut events = Vec::new();
         if status == ConnectionStatus::Degraded && conn.status != ConnectionStatus::Degraded.as_str() {
-            events.push(self.event(conn, "connection.degraded", status, None, Some(&diagnosis), now));
+            events.push(Self::event(conn, "connection.degraded", status, None, Some(&diagnosis), now));
             tracing::warn!(
                 connection_id = %conn.id, provider = %provider, category = %diagnosis.category,
                 retry_in_ms = wait.as_millis() as u64, "connection degraded: refreshing keeps failing"
@@ -570,7 +551,7 @@ impl RefreshEngine {
         diagnosis: Diagnosis,
     ) -> anyhow::Result<()> {
         let now = self.clock.now();
-        let event = self.event(
+        let event = Self::event(
             conn,
             "connection.disconnected",
             ConnectionStatus::Disconnected,
@@ -600,8 +581,7 @@ impl RefreshEngine {
         Ok(())
     }
 
-    pub fn event(
-        &self,
+    fn event(
         conn: &Connection,
         kind: &str,
         status: ConnectionStatus,
@@ -609,16 +589,8 @@ impl RefreshEngine {
         diagnosis: Option<&Diagnosis>,
         now: Timestamp,
     ) -> Event {
-        Event {
-            id: id::generate("evt", now.as_millis()),
-            tenant_id: conn.tenant_id.clone(),
-            connection_id: conn.id.clone(),
-            kind: kind.into(),
-            status: status.as_str().into(),
-            reason: reason.map(|r| r.as_str().into()),
-            detail: diagnosis.map(|d| serde_json::json!({ "diagnosis": d }).to_string()),
-            created_at: now,
-        }
+        let detail = diagnosis.map(|d| serde_json::json!({ "diagnosis": d }).to_string());
+        Event::of(conn, kind, status.as_str(), reason.map(DisconnectReason::as_str), detail, now)
     }
 
     /// A valid access token for `id`, refreshing first if it is expired or about to be —
@@ -721,15 +693,6 @@ impl Drop for InFlight<'_> {
 /// A change that leaves the connection as it is and frees its lease.
 fn unchanged(conn: &Connection, now: Timestamp) -> ConnectionChange {
     ConnectionChange { release_lease: true, ..ConnectionChange::keep(conn, now) }
-}
-
-/// The documented access-token lifetime, for responses that do not state `expires_in`.
-pub fn default_access_lifetime(provider: Provider) -> Duration {
-    match provider {
-        Provider::Xero => Duration::from_secs(30 * 60),
-        Provider::QuickBooks => Duration::from_secs(3600),
-        _ => Duration::from_secs(20 * 60),
-    }
 }
 
 /// Commits refresh results in groups: everything that finished while the previous commit was

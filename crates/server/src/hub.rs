@@ -62,8 +62,9 @@ pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
     let keys = load_keys(&config)?;
     let options =
         ConnectOptions { connect_timeout: config.database_connect_timeout, ..ConnectOptions::default() };
+    // A SQLite file configured outside data_dir needs its own directory checked.
     if let DatabaseUrl::Sqlite(path) = &config.database_url
-        && let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty())
+        && let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty() && *p != config.data_dir)
     {
         prepare_data_dir(parent)?;
     }

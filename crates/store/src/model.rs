@@ -101,6 +101,29 @@ pub struct Event {
     pub created_at: Timestamp,
 }
 
+impl Event {
+    /// A new timeline entry of `conn`; `detail` is JSON context (a diagnosis, the linked account).
+    pub fn of(
+        conn: &Connection,
+        kind: &str,
+        status: &str,
+        reason: Option<&str>,
+        detail: Option<String>,
+        now: Timestamp,
+    ) -> Self {
+        Self {
+            id: ledgerlink_core::id::generate("evt", now.as_millis()),
+            tenant_id: conn.tenant_id.clone(),
+            connection_id: conn.id.clone(),
+            kind: kind.into(),
+            status: status.into(),
+            reason: reason.map(Into::into),
+            detail,
+            created_at: now,
+        }
+    }
+}
+
 /// New tokens to store (already encrypted).
 #[derive(Clone, Debug, Default)]
 pub struct TokenWrite {

@@ -220,11 +220,7 @@ pub async fn list(
         organisation_id: params.organisation_id,
     };
     let rows = state.store.list_connections(&tenant.id, &filter, after, limit + 1).await?;
-    let page = Page::from_rows(rows, limit, |c| c.id.clone());
-    Ok(Json(Page {
-        data: page.data.into_iter().map(ConnectionView::from_row).collect(),
-        next_cursor: page.next_cursor,
-    }))
+    Ok(Json(Page::from_rows(rows, limit, |c| c.id.clone(), ConnectionView::from_row)))
 }
 
 /// A valid access token for the connection, refreshed first if it is about to expire (joining
@@ -341,25 +337,23 @@ pub async fn events(
     let conn = load(&state, &tenant.id, &id).await?;
     let (after, limit) = page.validate("evt")?;
     let rows = state.store.list_events(&tenant.id, &conn.id, after, limit + 1).await?;
-    let page = Page::from_rows(rows, limit, |e| e.id.clone());
-    let data = page
-        .data
-        .into_iter()
-        .map(|e| {
-            let detail: serde_json::Value =
-                e.detail.as_deref().and_then(|d| serde_json::from_str(d).ok()).unwrap_or_default();
-            EventView {
-                id: e.id,
-                kind: e.kind,
-                status: e.status,
-                reason: e.reason,
-                diagnosis: serde_json::from_value(detail["diagnosis"].clone()).ok(),
-                external_account: detail.get("external_account").cloned(),
-                created_at: e.created_at.to_rfc3339(),
-            }
-        })
-        .collect();
-    Ok(Json(Page { data, next_cursor: page.next_cursor }))
+    Ok(Json(Page::from_rows(rows, limit, |e| e.id.clone(), EventView::from_row)))
+}
+
+impl EventView {
+    fn from_row(e: ledgerlink_store::Event) -> Self {
+        let detail: serde_json::Value =
+            e.detail.as_deref().and_then(|d| serde_json::from_str(d).ok()).unwrap_or_default();
+        Self {
+            id: e.id,
+            kind: e.kind,
+            status: e.status,
+            reason: e.reason,
+            diagnosis: serde_json::from_value(detail["diagnosis"].clone()).ok(),
+            external_account: detail.get("external_account").cloned(),
+            created_at: e.created_at.to_rfc3339(),
+        }
+    }
 }
 
 /// Where providers send the user back. Protected by the single-use `state`, not an API key.

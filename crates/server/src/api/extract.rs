@@ -155,12 +155,18 @@ pub struct Page<T> {
 }
 
 impl<T> Page<T> {
-    /// `rows` was fetched with `limit + 1` to learn whether another page exists.
-    pub fn from_rows(mut rows: Vec<T>, limit: u32, id: impl Fn(&T) -> String) -> Self {
+    /// `rows` was fetched with `limit + 1` to learn whether another page exists; each kept row
+    /// becomes a view with `view`, and the last one's `id` is the cursor.
+    pub fn from_rows<R>(
+        mut rows: Vec<R>,
+        limit: u32,
+        id: impl Fn(&R) -> String,
+        view: impl FnMut(R) -> T,
+    ) -> Self {
         let more = rows.len() > limit as usize;
         rows.truncate(limit as usize);
         let next_cursor = if more { rows.last().map(id) } else { None };
-        Self { data: rows, next_cursor }
+        Self { data: rows.into_iter().map(view).collect(), next_cursor }
     }
 }
 

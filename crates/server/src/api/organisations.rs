@@ -133,8 +133,7 @@ pub async fn list(
 ) -> Result<Json<Page<OrganisationView>>, ApiError> {
     let (after, limit) = page.validate("org")?;
     let rows = state.store.list_organisations(&tenant.id, after, limit + 1).await?;
-    let page = Page::from_rows(rows, limit, |o| o.id.clone());
-    Ok(Json(Page { data: page.data.into_iter().map(Into::into).collect(), next_cursor: page.next_cursor }))
+    Ok(Json(Page::from_rows(rows, limit, |o| o.id.clone(), Into::into)))
 }
 
 /// Get one organisation.
@@ -248,8 +247,7 @@ pub async fn list_users(
     let org = load(&state, &tenant.id, &id).await?;
     let (after, limit) = page.validate("usr")?;
     let rows = state.store.list_users(&tenant.id, &org.id, after, limit + 1).await?;
-    let page = Page::from_rows(rows, limit, |u| u.id.clone());
-    Ok(Json(Page { data: page.data.into_iter().map(Into::into).collect(), next_cursor: page.next_cursor }))
+    Ok(Json(Page::from_rows(rows, limit, |u| u.id.clone(), Into::into)))
 }
 
 /// Remove a user from an organisation.
