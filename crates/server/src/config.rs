@@ -343,7 +343,7 @@ struct FileConfig {
     database_url: Option<DatabaseUrl>,
     #[serde(deserialize_with = "duration")]
     database_connect_timeout: Duration,
-    #[serde(deserialize_with = "duration")]
+    #[serde(deserialize_with = "positive_duration")]
     provider_timeout: Duration,
     #[serde(default)]
     encryption_key: Option<SecretString>,
@@ -354,7 +354,7 @@ struct FileConfig {
     max_body_size: usize,
     #[serde(deserialize_with = "duration")]
     shutdown_timeout: Duration,
-    #[serde(deserialize_with = "duration")]
+    #[serde(deserialize_with = "positive_duration")]
     oauth_state_ttl: Duration,
     #[serde(deserialize_with = "concurrency")]
     refresh_concurrency: usize,
@@ -578,6 +578,16 @@ fn duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error
     })
 }
 
+/// A duration that must not be zero: a zero provider timeout fails every call, a zero state
+/// lifetime makes every authorize_url dead on arrival.
+fn positive_duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let value = duration(d)?;
+    if value.is_zero() {
+        return Err(serde::de::Error::custom("expected a duration longer than zero, such as \"120s\""));
+    }
+    Ok(value)
+}
+
 fn body_size<'de, D: serde::Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
     let value = i64::deserialize(d)?;
     if !(1024..=1 << 30).contains(&value) {
@@ -709,6 +719,8 @@ mod tests {
             (Some("public_url = \"ftp://x\""), &[], &["`public_url`", "http://"]),
             (Some("database_url = \"mysql://x\""), &[], &["`database_url`", "postgres://"]),
             (Some("max_body_size = 3"), &[], &["`max_body_size`", "bytes"]),
+            (Some("provider_timeout = \"0s\""), &[], &["`provider_timeout`", "longer than zero"]),
+            (None, &[("LEDGERLINK_OAUTH_STATE_TTL", "0ms")], &["`oauth_state_ttl`", "longer than zero"]),
             (
                 None,
                 &[("LEDGERLINK_MAX_BODY_SIZE", "big")],
