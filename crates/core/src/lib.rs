@@ -11,6 +11,7 @@
 //! - [`provider`]: the accounting packages and their documented token rules.
 //! - [`connection`]: connection statuses (green, amber, red) and disconnect reasons.
 //! - [`diagnosis`]: failures said in the provider's terms and a person's.
+//! - [`knowledge`]: the diagnosis knowledge base, one table of documented answers per provider.
 //! - [`refresh`]: when to refresh a token and how long to back off.
 
 pub mod connection;
@@ -18,6 +19,7 @@ pub mod crypto;
 pub mod diagnosis;
 pub mod domain;
 pub mod id;
+pub mod knowledge;
 pub mod provider;
 pub mod refresh;
 pub mod secret;
