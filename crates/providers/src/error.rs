@@ -51,12 +51,11 @@ impl ProviderError {
         }
     }
 
+    /// What this failure means and what a person can do, from the knowledge base.
     pub fn diagnosis(&self, provider: Provider) -> Diagnosis {
         match self {
-            Self::InvalidGrant { description, .. } => {
-                let mut d = Diagnosis::invalid_grant(provider);
-                d.provider_message = description.clone();
-                d
+            Self::InvalidGrant { status, description } => {
+                Diagnosis::lookup(provider, Some(*status), Some("invalid_grant"), description.clone())
             }
             Self::InvalidClient { status } => Diagnosis::invalid_client(provider, *status),
             Self::RateLimited { status, retry_after } => {
@@ -159,6 +158,30 @@ mod tests {
         assert!(ProviderError::Unavailable { status: 504, message: None }.outcome_unknown());
         assert!(!ProviderError::Unavailable { status: 503, message: None }.outcome_unknown());
         assert!(ProviderError::InvalidGrant { status: 400, description: None }.is_permanent());
+    }
+
+    #[test]
+    fn diagnoses_come_from_the_knowledge_base_with_the_answers_details() {
+        let grant = ProviderError::InvalidGrant { status: 400, description: Some("token revoked".into()) };
+        let d = grant.diagnosis(Provider::QuickBooks);
+        assert_eq!((d.category.as_str(), d.http_status), ("authorization_revoked", Some(400)));
+        assert_eq!(d.provider_message.as_deref(), Some("token revoked"));
+        assert!(d.action.contains("reconnect QuickBooks Online"));
+        let limited = ProviderError::RateLimited { status: 403, retry_after: Some(Duration::from_secs(9)) };
+        let d = limited.diagnosis(Provider::Myob);
+        assert_eq!(d.category, "rate_limited");
+        assert!(d.provider_message.unwrap().contains("9 s"));
+        let dns =
+            ProviderError::Network { failure: NetworkFailure::Dns, url: "https://api.xero.com/x".into() };
+        let d = dns.diagnosis(Provider::Xero);
+        assert!(d.action.contains("https://api.xero.com/api.xro/2.0/"));
+        assert_eq!(d.provider_message.as_deref(), Some("https://api.xero.com/x"));
+        let odd = ProviderError::Unexpected {
+            status: Some(400),
+            code: Some("unauthorized_client".into()),
+            message: String::new(),
+        };
+        assert_eq!(odd.diagnosis(Provider::Xero).category, "configuration_error");
     }
 
     #[tokio::test]

@@ -8,11 +8,16 @@
 //!   discovery of the linked account, the headers an app needs).
 //! - [`error`]: [`ProviderError`], which says whether a failure is permanent, transient, rate
 //!   limited, or of unknown outcome — the distinction the refresh engine lives by.
+//! - [`classify`]: data-API answers read the way each provider writes its errors (QuickBooks
+//!   faults, even inside a 200; Xero `ApiException`s and rate-limit headers; MYOB's 403
+//!   `RateLimitError`; Acumatica's login failures) and turned into diagnoses.
 //!
 //! The MYOB Acumatica password-session client arrives with its issue.
 
+pub mod classify;
 pub mod error;
 pub mod oauth;
 
+pub use classify::{api_response, is_rate_limited};
 pub use error::ProviderError;
 pub use oauth::{CallbackParams, OAuthClient, OAuthEndpoints, Pkce, TokenSet};
