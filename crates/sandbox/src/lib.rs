@@ -9,6 +9,8 @@
 //!   - `providers::state`: accounts, grants and tokens of one provider; the rotation rules.
 //!   - `providers::oauth`: the code flow the providers share (consent page, token endpoint
 //!     bookkeeping, faults and concurrency counting).
+//!   - `providers::api`: what every data-API call shares (counting per account, the providers'
+//!     limits, the `api_delay_ms` hold, the `api_error` fault).
 //!   - `providers::{xero, quickbooks, myob}`: each provider's paths and JSON shapes.
 //!   - `providers::control`: the `/_control/{provider}/…` API for faults and counters.
 //!

@@ -11,9 +11,34 @@
 //! [`Clock`], so a `ManualClock` walks through lifetimes without sleeping.
 //!
 //! Fault switches ([`Faults`]) lose token responses after processing them, delay them, answer
-//! outages and rate limits with each provider's bodies, omit refresh tokens, and link the next
-//! consent to an existing account. Counters ([`ProviderStats`]) include the peak number of
-//! concurrent refreshes of one grant, which the hub must keep at 1.
+//! outages and rate limits with each provider's bodies, omit refresh tokens, link the next
+//! consent to an existing account, slow data-API calls down and fail them with each provider's
+//! documented errors. Counters ([`ProviderStats`]) include the peak number of concurrent
+//! refreshes of one grant, which the hub must keep at 1, and the peak number of data-API calls
+//! in flight for one account, which a proxy must keep within the provider's limit.
+//!
+//! # Data APIs
+//!
+//! Relative to each `api_base_url`, authenticated like the real ones (the bearer token; Xero's
+//! `xero-tenant-id`; MYOB's `x-myobapi-key`, while `x-myobapi-version` is not checked), with
+//! each provider's own 401 body for an unknown or expired token:
+//!
+//! | provider | paths |
+//! | --- | --- |
+//! | Xero | `Organisation` (GET; writes 501); `Contacts` (GET; PUT creates; POST creates, or updates by `ContactID`); `Contacts/{id}` (GET; POST updates); anything else 404 with Xero's line of plain text |
+//! | QuickBooks | `company/{realm}/companyinfo/{realm}`; `…/query` (GET `?query=`, or POST with the query as the body): `select * \| count(*) from Customer [where Field = 'value'] [orderby …] [startposition n] [maxresults n]`, other entities empty; `…/customer` (POST), `…/customer/{id}` (GET); anything else 400 "Unsupported Operation" |
+//! | MYOB | `{business}/Company` (GET); `{business}/Contact/Customer` (GET `{"Items","NextPageLink","Count"}`; POST answers 201 with `Location`); `…/Contact/Customer/{uid}` (GET); anything else 404 |
+//!
+//! Every account starts with three contacts (customers); what is created is kept, so a later
+//! list shows it. Each of these calls, once authenticated, is counted for its account
+//! ([`AccountInfo`]), checked against the provider's published limits (enforced when
+//! [`Rules::enforce_api_rate_limits`], or the `enforce_api_rate_limits` switch, says so: Xero
+//! 5 concurrent, 60/min and 5000/day per tenant → 429 with `Retry-After` and
+//! `X-Rate-Limit-Problem`; QuickBooks 10 concurrent and 500/min per realm → 429 fault 003001;
+//! MYOB 8 per second per API key → 403 `RateLimitError`), held `api_delay_ms` while counted in
+//! flight, then answered by the `api_error` fault if one is set, else by the resource. The
+//! discovery calls (Xero's connections, QuickBooks' userinfo, MYOB's company file list) only
+//! count towards `api_requests` and answer the `outage` and `rate_limit` faults.
 //!
 //! # Control API (no auth; JSON; `{provider}` is `xero`, `quickbooks` or `myob`)
 //!
@@ -25,8 +50,53 @@
 //!   expire now.
 //!
 //! Errors are `{"error": {"code", "message"}}`: unknown provider or account 404, malformed
-//! JSON 400, invalid values 422.
+//! JSON or an unknown field 400, invalid values 422 (the message names the field and the rule).
+//!
+//! ## Fault switches (`POST …/faults`; fields left out keep their value)
+//!
+//! | field | effect |
+//! | --- | --- |
+//! | `drop_next_token_responses`: n | the next n token calls are processed, then their response is lost |
+//! | `token_delay_ms`: ms | token responses are held this long |
+//! | `outage`: `{"status": 400-599, "count"?}` | token and API calls answer this status |
+//! | `rate_limit`: `{"retry_after_secs", "count"?}` | token and API calls are rate limited |
+//! | `omit_refresh_token_next`: n | the next n refreshes answer without a refresh token |
+//! | `next_account`: id | the next consent links this existing account |
+//! | `auto_approve`: bool | overrides [`Rules::auto_approve`] |
+//! | `api_delay_ms`: ms | every admitted data-API call is held this long, counted in flight |
+//! | `api_error`: `{"status", "code"?, "count"?}` | the next `count` data-API calls (absent: until cleared; 0 clears it) answer with the error below |
+//! | `enforce_api_rate_limits`: bool | overrides [`Rules::enforce_api_rate_limits`] for this provider |
+//!
+//! `api_error.status` is 400-599, or 200 with a `code` for QuickBooks (its Fault inside an HTTP
+//! 200). What `code` selects, and what a status alone answers:
+//!
+//! - **Xero**: 400 `ValidationException` (`code`: the validation message); 401, 403 and 412
+//!   problem documents (`code`: the `Detail`; defaults `AuthenticationUnsuccessful`,
+//!   `AuthorizationUnsuccessful`, the precondition message); 404 plain text; 429 with
+//!   `X-Rate-Limit-Problem` = `code` (`minute` by default, `Retry-After: 60`; `appminute` 60;
+//!   `day` 3600; `concurrent` 1); 500 `UnknownErrorException`; 501
+//!   `ApiMethodNotImplementedException`; 503 plain text (`code`: `maintenance` by default,
+//!   `unavailable`, `organisation_offline`); any other status a problem document.
+//! - **QuickBooks**: `code` 3200 (401 `AuthenticationFailed`), 3100 (403), 3001 or 003001 (429
+//!   `ThrottleExceeded`), 610 (`Object Not Found`), 5010 (`Stale Object Error`), 6000 (business
+//!   validation), 6240 (`Duplicate Name Exists Error`) with their own status, or 200; a status
+//!   alone: 400 → 6000, 401 → 3200, 403 → 3100, 429 → 003001. Any other combination: a
+//!   `ValidationFault` (4xx, code 2010 unless given) or `SystemFault` (5xx, code 10000 unless
+//!   given) at that status.
+//! - **MYOB**: `code` is the error's `Name`: 401 `OAuthTokenIsInvalid`; 403 `AccessDenied`
+//!   (default), `RateLimitError` or `DeveloperInactive`; 404 `ResourceNotFound`; 409
+//!   `ConcurrencyViolation` (a stale `RowVersion`); 410 `CompanyFileGone`; 418
+//!   `CompanyFileUpgraded`; 423 `CompanyFileUpgradeInProgress`; 503 `ServiceUnavailable`; 504
+//!   `GatewayTimeout`. Anything else: `{"Errors": [{"Name": code or the status's reason}]}`.
+//!
+//! ## Counters (`GET …/stats`, [`Simulator::stats`]; accounts: [`Simulator::account`])
+//!
+//! Besides the token counters: `api_requests`, `api_calls_in_flight` (now),
+//! `max_concurrent_api_calls` (the peak for any one account), `rate_limited_responses` (the
+//! `rate_limit` fault and enforced limits), `api_error_responses`; per account
+//! `api_requests`, `api_calls_in_flight` and `max_concurrent_api_calls`.
 
+mod api;
 mod control;
 mod faults;
 mod http;
@@ -49,7 +119,7 @@ use axum::response::{IntoResponse, Response};
 use ledgerlink_core::{Clock, Timestamp};
 use serde::Serialize;
 
-pub use faults::{FaultUpdate, Faults, Outage, RateLimit};
+pub use faults::{ApiErrorFault, FaultUpdate, Faults, Outage, RateLimit};
 pub use rules::{MyobRules, QuickBooksRules, Rules, XeroRules};
 pub use state::ClientApp;
 pub use stats::{AccountInfo, GrantStats, ProviderStats};
@@ -213,6 +283,8 @@ pub struct Simulator {
 
 struct Inner {
     clock: Arc<dyn Clock>,
+    /// The origin of the monotonic time that sub-minute API limits are counted in.
+    started: tokio::time::Instant,
     rules: Rules,
     states: [Mutex<ProviderState>; 3],
 }
@@ -227,7 +299,8 @@ impl Simulator {
     pub fn new(clock: Arc<dyn Clock>, rules: Rules) -> Self {
         let state = |p: Provider| Mutex::new(ProviderState::new(p, Self::default_client(p)));
         let states = [state(Provider::Xero), state(Provider::QuickBooks), state(Provider::Myob)];
-        Self { inner: Arc::new(Inner { clock, rules, states }) }
+        let started = tokio::time::Instant::now();
+        Self { inner: Arc::new(Inner { clock, started, rules, states }) }
     }
 
     pub fn rules(&self) -> &Rules {
@@ -322,7 +395,7 @@ impl Simulator {
             {
                 return Err(ControlError::UnknownAccount { provider, id: id.clone() });
             }
-            st.faults.apply(update)?;
+            st.faults.apply(provider, update)?;
             Ok(st.faults.clone())
         })
     }
@@ -343,6 +416,11 @@ impl Simulator {
 
     pub fn accounts(&self, provider: Provider) -> Vec<AccountInfo> {
         self.with_state(provider, |st, _, _| st.accounts())
+    }
+
+    /// One account with its data-API counters, e.g. `max_concurrent_api_calls`.
+    pub fn account(&self, provider: Provider, account_id: &str) -> Option<AccountInfo> {
+        self.with_state(provider, |st, _, _| st.account(account_id).map(|a| st.account_info(a)))
     }
 
     /// Revokes every grant of the account (refresh → `invalid_grant`, API → 401); returns how
@@ -368,6 +446,11 @@ impl Simulator {
 
     pub(crate) fn now(&self) -> Timestamp {
         self.inner.clock.now()
+    }
+
+    /// Milliseconds of tokio's monotonic clock since the simulator started.
+    pub(crate) fn monotonic_ms(&self) -> i64 {
+        i64::try_from(self.inner.started.elapsed().as_millis()).unwrap_or(i64::MAX)
     }
 
     /// Runs `f` on one provider's state under its lock. Never call it again from inside `f`.

@@ -21,8 +21,12 @@ pub struct Rules {
     pub authorization_code_lifetime: Duration,
     /// Approve consent at once by redirect instead of showing the consent page.
     pub auto_approve: bool,
-    /// Enforce Xero's per-tenant (60/min, 5000/day) and per-app (10 000/min) API limits with
-    /// 429s. The `X-*Limit-Remaining` headers are sent either way.
+    /// Enforce the providers' published data-API limits the way they do: Xero 5 concurrent,
+    /// 60/min and 5000/day per tenant and 10 000/min per app (429 with `Retry-After` and
+    /// `X-Rate-Limit-Problem`); QuickBooks 10 concurrent and 500/min per realm (429, fault
+    /// 003001); MYOB 8/s per API key (403 `RateLimitError`). Calls are counted either way, and
+    /// Xero's `X-*Limit-Remaining` headers sent. The `enforce_api_rate_limits` fault switch
+    /// overrides this per provider at run time.
     pub enforce_api_rate_limits: bool,
 }
 
@@ -76,7 +80,8 @@ impl Default for Rules {
 }
 
 impl Rules {
-    /// Lifetimes in seconds, consent approved automatically, API limits not enforced: access
+    /// Lifetimes in seconds, consent approved automatically, API limits not enforced (turn them
+    /// on per provider with the `enforce_api_rate_limits` fault switch): access
     /// tokens live 2 s, Xero's grace is 5 s, QuickBooks changes its refresh token value after 1 s,
     /// refresh tokens expire after 120 s without use.
     pub fn fast() -> Self {

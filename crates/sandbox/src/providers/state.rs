@@ -8,8 +8,9 @@ use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
 use ledgerlink_core::Timestamp;
-use serde_json::json;
+use serde_json::{Map, Value, json};
 
+use super::api::ApiUsage;
 use super::faults::{EndpointFault, Faults};
 use super::rules::{Rotation, Rules, whole_seconds};
 use super::stats::{AccountInfo, GrantStats, ProviderStats};
@@ -87,8 +88,27 @@ pub(crate) struct Account {
     pub username: String,
     /// Xero's organisation short code, MYOB's serial number.
     pub code: String,
+    /// Xero contacts, QuickBooks customers, MYOB customer contacts, oldest first.
+    pub records: Vec<Record>,
     grants: Vec<u64>,
 }
+
+/// A contact or customer kept in an account; each provider renders it in its own shape.
+#[derive(Clone, Debug)]
+pub(crate) struct Record {
+    /// A UUID (Xero, MYOB) or a small decimal number (QuickBooks).
+    pub id: String,
+    pub name: String,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    /// QuickBooks' `SyncToken`, MYOB's `RowVersion`.
+    pub version: u64,
+    /// What the client sent, kept as sent (the provider's generated fields win).
+    pub fields: Map<String, Value>,
+}
+
+/// The contacts every new account starts with.
+const SEED_CONTACTS: [&str; 3] = ["Harbour Cafe", "Kowhai Joinery", "Summit Plumbing"];
 
 struct PendingCode {
     request: ConsentRequest,
@@ -145,6 +165,7 @@ pub(crate) struct Counters {
     pub outage_responses: u64,
     pub rate_limited_responses: u64,
     pub api_requests: u64,
+    pub api_error_responses: u64,
     pub max_concurrent_refreshes_per_grant: u32,
     pub concurrent_refresh_violations: u64,
 }
@@ -154,7 +175,7 @@ pub(crate) struct ProviderState {
     pub clients: HashMap<String, ClientApp>,
     pub faults: Faults,
     pub counters: Counters,
-    pub limits: ApiWindows,
+    pub api: ApiUsage,
     accounts: HashMap<String, Account>,
     account_order: Vec<String>,
     codes: HashMap<String, PendingCode>,
@@ -172,7 +193,7 @@ impl ProviderState {
             clients: HashMap::from([(client.client_id.clone(), client)]),
             faults: Faults::default(),
             counters: Counters::default(),
-            limits: ApiWindows::default(),
+            api: ApiUsage::default(),
             accounts: HashMap::new(),
             account_order: Vec::new(),
             codes: HashMap::new(),
@@ -221,6 +242,29 @@ impl ProviderState {
         self.accounts.get(id)
     }
 
+    /// Adds a record to the account with the provider's kind of id; `None` without the account.
+    pub(crate) fn add_record(
+        &mut self,
+        account_id: &str,
+        now: Timestamp,
+        name: String,
+        fields: Map<String, Value>,
+    ) -> Option<&Record> {
+        let provider = self.provider;
+        let account = self.accounts.get_mut(account_id)?;
+        let id = match provider {
+            Provider::QuickBooks => (account.records.len() + 1).to_string(),
+            Provider::Xero | Provider::Myob => tokens::uuid(),
+        };
+        account.records.push(Record { id, name, created_at: now, updated_at: now, version: 0, fields });
+        account.records.last()
+    }
+
+    pub(crate) fn record_mut(&mut self, account_id: &str, record_id: &str) -> Option<&mut Record> {
+        let account = self.accounts.get_mut(account_id)?;
+        account.records.iter_mut().find(|r| r.id.eq_ignore_ascii_case(record_id))
+    }
+
     /// The name the next new account will get, for the consent page.
     pub(crate) fn next_account_name(&self) -> String {
         self.provider.account_name(self.account_order.len() + 1)
@@ -248,10 +292,15 @@ impl ProviderState {
             user_id: tokens::uuid(),
             username: format!("demo.user{serial}@example.com"),
             code,
+            records: Vec::new(),
             grants: Vec::new(),
         };
         self.account_order.push(id.clone());
-        self.accounts.entry(id).or_insert(account)
+        self.accounts.insert(id.clone(), account);
+        for name in SEED_CONTACTS {
+            self.add_record(&id, now, name.to_owned(), Map::new());
+        }
+        self.accounts.get(&id).unwrap_or_else(|| unreachable!("the account was just inserted"))
     }
 
     pub(crate) fn accounts(&self) -> Vec<AccountInfo> {
@@ -263,11 +312,15 @@ impl ProviderState {
     }
 
     pub(crate) fn account_info(&self, account: &Account) -> AccountInfo {
+        let usage = self.api.account(&account.id);
         AccountInfo {
             id: account.id.clone(),
             name: account.name.clone(),
             created_at: account.created_at,
             grants: account.grants.iter().map(|g| self.grant_public_id(*g)).collect(),
+            api_requests: usage.requests,
+            api_calls_in_flight: usage.in_flight,
+            max_concurrent_api_calls: usage.max_in_flight,
         }
     }
 
@@ -679,6 +732,9 @@ impl ProviderState {
             outage_responses: c.outage_responses,
             rate_limited_responses: c.rate_limited_responses,
             api_requests: c.api_requests,
+            api_calls_in_flight: self.api.in_flight(),
+            max_concurrent_api_calls: self.api.max_concurrent(),
+            api_error_responses: c.api_error_responses,
             max_concurrent_refreshes_per_grant: c.max_concurrent_refreshes_per_grant,
             concurrent_refresh_violations: c.concurrent_refresh_violations,
             grants: grants
@@ -768,68 +824,4 @@ fn id_token(
         "family_name": "User",
     });
     tokens::unsigned_jwt(&header, &claims)
-}
-
-/// Xero's API limits, counted in clock time so a `ManualClock` drives them too.
-#[derive(Default)]
-pub(crate) struct ApiWindows {
-    tenant_minute: HashMap<String, Window>,
-    tenant_day: HashMap<String, Window>,
-    app_minute: HashMap<String, Window>,
-}
-
-#[derive(Default, Clone, Copy)]
-struct Window {
-    index: i64,
-    count: u32,
-}
-
-impl Window {
-    fn hit(&mut self, index: i64) -> u32 {
-        if self.index != index {
-            *self = Self { index, count: 0 };
-        }
-        self.count += 1;
-        self.count
-    }
-}
-
-/// The outcome of counting one Xero API call.
-pub(crate) struct LimitCheck {
-    pub minute_remaining: u32,
-    pub day_remaining: u32,
-    pub app_minute_remaining: u32,
-    /// `X-Rate-Limit-Problem` and `Retry-After` when a limit is exceeded.
-    pub exceeded: Option<(&'static str, u64)>,
-}
-
-impl ApiWindows {
-    const TENANT_PER_MINUTE: u32 = 60;
-    const TENANT_PER_DAY: u32 = 5000;
-    const APP_PER_MINUTE: u32 = 10_000;
-
-    pub(crate) fn hit(&mut self, now: Timestamp, tenant: &str, client: &str) -> LimitCheck {
-        let minute = now.as_millis().div_euclid(60_000);
-        let day = now.as_millis().div_euclid(86_400_000);
-        let per_minute = self.tenant_minute.entry(tenant.to_owned()).or_default().hit(minute);
-        let per_day = self.tenant_day.entry(tenant.to_owned()).or_default().hit(day);
-        let app = self.app_minute.entry(client.to_owned()).or_default().hit(minute);
-        let to_next_minute = (60 - now.as_millis().rem_euclid(60_000) / 1000) as u64;
-        let to_next_day = (86_400 - now.as_millis().rem_euclid(86_400_000) / 1000) as u64;
-        let exceeded = if per_day > Self::TENANT_PER_DAY {
-            Some(("day", to_next_day))
-        } else if app > Self::APP_PER_MINUTE {
-            Some(("appminute", to_next_minute))
-        } else if per_minute > Self::TENANT_PER_MINUTE {
-            Some(("minute", to_next_minute))
-        } else {
-            None
-        };
-        LimitCheck {
-            minute_remaining: Self::TENANT_PER_MINUTE.saturating_sub(per_minute),
-            day_remaining: Self::TENANT_PER_DAY.saturating_sub(per_day),
-            app_minute_remaining: Self::APP_PER_MINUTE.saturating_sub(app),
-            exceeded,
-        }
-    }
 }

@@ -21,10 +21,16 @@ pub struct ProviderStats {
     pub dropped_responses: u64,
     /// Calls answered by the `outage` fault.
     pub outage_responses: u64,
-    /// Calls answered by the `rate_limit` fault or by an enforced API limit.
+    /// Calls answered by the `rate_limit` fault or refused by an enforced API limit.
     pub rate_limited_responses: u64,
-    /// Calls to the data APIs (connections, organisation, company info, company files).
+    /// Calls to the data APIs, discovery calls (connections, userinfo, company files) included.
     pub api_requests: u64,
+    /// Data-API calls in flight now, across all accounts.
+    pub api_calls_in_flight: u32,
+    /// The most data-API calls ever in flight at once for any one account.
+    pub max_concurrent_api_calls: u32,
+    /// Data-API calls answered by the `api_error` fault.
+    pub api_error_responses: u64,
     /// The most refresh calls ever in flight at once for any one grant (the hub must keep 1).
     pub max_concurrent_refreshes_per_grant: u32,
     /// Refresh calls that arrived while another refresh of the same grant was in flight.
@@ -58,4 +64,11 @@ pub struct AccountInfo {
     pub created_at: Timestamp,
     /// Ids of the grants ever made for this account, oldest first.
     pub grants: Vec<String>,
+    /// Data-API calls that named this account and got past authentication, including those
+    /// refused by a limit or answered by a fault.
+    pub api_requests: u64,
+    /// This account's data-API calls in flight now.
+    pub api_calls_in_flight: u32,
+    /// The most of this account's data-API calls ever in flight at once.
+    pub max_concurrent_api_calls: u32,
 }

@@ -6,18 +6,19 @@ use std::collections::HashMap;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{any, delete, get, post};
 use ledgerlink_core::Timestamp;
-use serde_json::json;
+use serde_json::{Map, Value, json};
 
-use super::faults::EndpointFault;
+use super::api::{self, Caller, Refused, Rejection, Remaining};
+use super::faults::{ApiErrorFault, EndpointFault};
 use super::http::{
     basic_credentials, bearer, gateway_error_page, header_str, parse_form, retry_after, token_json,
 };
 use super::oauth::{self, TokenOutcome};
-use super::state::{AccessError, TokenError};
+use super::state::{AccessError, ProviderState, Record, TokenError};
 use super::{Provider, Simulator, tokens};
 
 const XERO: Provider = Provider::Xero;
@@ -30,7 +31,7 @@ pub(super) fn routes() -> Router<Simulator> {
         .route("/xero/identity/connect/revocation", post(revocation))
         .route("/xero/connections", get(connections))
         .route("/xero/connections/{id}", delete(delete_connection))
-        .route("/xero/api.xro/2.0/Organisation", get(organisation))
+        .route("/xero/api.xro/2.0/{*path}", any(accounting))
 }
 
 async fn authorize(State(sim): State<Simulator>, Query(params): Query<HashMap<String, String>>) -> Response {
@@ -219,71 +220,339 @@ async fn delete_connection(
     })
 }
 
-async fn organisation(State(sim): State<Simulator>, headers: HeaderMap) -> Response {
-    sim.with_state(XERO, |st, rules, now| {
-        st.counters.api_requests += 1;
-        if let Some(fault) = st.take_endpoint_fault() {
-            return api_fault(fault);
+/// The accounting API (`api.xro/2.0`): `Organisation`, `Contacts` and `Contacts/{id}`; resource
+/// names are case-insensitive, as Xero's are.
+async fn accounting(
+    State(sim): State<Simulator>,
+    method: Method,
+    headers: HeaderMap,
+    Path(path): Path<String>,
+    body: Bytes,
+) -> Response {
+    let handlers = api::Handlers {
+        authenticate: |st: &mut ProviderState, now: Timestamp| authenticate_tenant(st, now, &headers),
+        refused: |refused: Refused| rate_limited(refused.limit.xero_problem(), refused.retry_after_secs),
+        failed: api_error,
+        serve: |st: &mut ProviderState, now: Timestamp, caller: &Caller, remaining: Remaining| {
+            let mut response = resource(st, now, &caller.account, &method, path.trim_matches('/'), &body);
+            let headers = response.headers_mut();
+            headers.insert("X-MinLimit-Remaining", HeaderValue::from(remaining.minute));
+            headers.insert("X-DayLimit-Remaining", HeaderValue::from(remaining.day));
+            headers.insert("X-AppMinLimit-Remaining", HeaderValue::from(remaining.app_minute));
+            response
+        },
+    };
+    api::call(&sim, XERO, handlers).await
+}
+
+/// Endpoint faults, the bearer token and the `xero-tenant-id` it must grant.
+fn authenticate_tenant(
+    st: &mut ProviderState,
+    now: Timestamp,
+    headers: &HeaderMap,
+) -> Result<Caller, Rejection> {
+    if let Some(fault) = st.take_endpoint_fault() {
+        return Err(api_fault(fault).into());
+    }
+    let (client, tenant) = match st.authenticate(now, bearer(headers)) {
+        Ok(grant) if !grant.connection_removed => (grant.client_id.clone(), grant.account_id.clone()),
+        Ok(_) => return Err(forbidden().into()),
+        Err(error) => return Err(unauthorized(error).into()),
+    };
+    let asked = header_str(headers, "xero-tenant-id");
+    if !asked.is_some_and(|asked| asked.eq_ignore_ascii_case(&tenant)) || st.account(&tenant).is_none() {
+        return Err(forbidden().into());
+    }
+    Ok(Caller { account: tenant, client })
+}
+
+fn resource(
+    st: &mut ProviderState,
+    now: Timestamp,
+    tenant: &str,
+    method: &Method,
+    path: &str,
+    body: &[u8],
+) -> Response {
+    let segments: Vec<&str> = path.split('/').collect();
+    let (resource, id) = match segments.as_slice() {
+        [resource] => (*resource, None),
+        [resource, id] => (*resource, Some(*id)),
+        _ => return not_found(),
+    };
+    let get = *method == Method::GET;
+    if resource.eq_ignore_ascii_case("Organisation") && id.is_none() {
+        return if get { organisation(st, now, tenant) } else { not_implemented() };
+    }
+    if !resource.eq_ignore_ascii_case("Contacts") {
+        return not_found();
+    }
+    match (id, method) {
+        (None, _) if get => list_contacts(st, now, tenant),
+        (Some(id), _) if get => {
+            let contact =
+                st.account(tenant).and_then(|a| a.records.iter().find(|r| r.id.eq_ignore_ascii_case(id)));
+            match contact {
+                Some(contact) => envelope(now, "Contacts", vec![contact_json(contact)]),
+                None => not_found(),
+            }
         }
-        let (client_id, tenant) = match st.authenticate(now, bearer(&headers)) {
-            Ok(grant) if !grant.connection_removed => (grant.client_id.clone(), grant.account_id.clone()),
-            Ok(_) => return forbidden(),
-            Err(error) => return unauthorized(error),
+        (None, &Method::PUT) => save_contacts(st, now, tenant, body, Save::Create),
+        (None, &Method::POST) => save_contacts(st, now, tenant, body, Save::CreateOrUpdate),
+        (Some(id), &Method::POST) => save_contacts(st, now, tenant, body, Save::Update(id)),
+        _ => not_implemented(),
+    }
+}
+
+/// The accounting API's response envelope around a list of `key`.
+fn envelope(now: Timestamp, key: &str, items: Vec<Value>) -> Response {
+    let mut body = json!({
+        "Id": tokens::uuid(),
+        "Status": "OK",
+        "ProviderName": "ledgerlink",
+        "DateTimeUTC": ms_date(now),
+    });
+    body[key] = Value::Array(items);
+    axum::Json(body).into_response()
+}
+
+fn organisation(st: &ProviderState, now: Timestamp, tenant: &str) -> Response {
+    let Some(account) = st.account(tenant) else { return forbidden() };
+    let organisation = json!({
+        "OrganisationID": account.id,
+        "APIKey": "",
+        "Name": account.name,
+        "LegalName": account.name,
+        "PaysTax": true,
+        "Version": "NZ",
+        "OrganisationType": "COMPANY",
+        "BaseCurrency": "NZD",
+        "CountryCode": "NZ",
+        "IsDemoCompany": false,
+        "OrganisationStatus": "ACTIVE",
+        "FinancialYearEndDay": 31,
+        "FinancialYearEndMonth": 3,
+        "SalesTaxBasis": "PAYMENTS",
+        "SalesTaxPeriod": "TWOMONTHS",
+        "DefaultSalesTax": "Tax Exclusive",
+        "DefaultPurchasesTax": "Tax Exclusive",
+        "CreatedDateUTC": ms_date(account.created_at),
+        "OrganisationEntityType": "COMPANY",
+        "Timezone": "NEWZEALANDSTANDARDTIME",
+        "ShortCode": account.code,
+        "Edition": "BUSINESS",
+        "Class": "PREMIUM",
+        "Addresses": [],
+        "Phones": [],
+        "ExternalLinks": [],
+        "PaymentTerms": {},
+    });
+    envelope(now, "Organisations", vec![organisation])
+}
+
+fn contact_json(record: &Record) -> Value {
+    let mut contact = record.fields.clone();
+    let generated = [
+        ("ContactID", json!(record.id)),
+        ("ContactStatus", json!("ACTIVE")),
+        ("Name", json!(record.name)),
+        ("UpdatedDateUTC", json!(ms_date(record.updated_at))),
+        ("HasAttachments", json!(false)),
+    ];
+    for (key, value) in generated {
+        contact.insert(key.to_owned(), value);
+    }
+    for (key, value) in [("Addresses", json!([])), ("Phones", json!([])), ("IsSupplier", json!(false))] {
+        contact.entry(key).or_insert(value);
+    }
+    contact.entry("IsCustomer").or_insert(json!(false));
+    Value::Object(contact)
+}
+
+fn list_contacts(st: &ProviderState, now: Timestamp, tenant: &str) -> Response {
+    let contacts =
+        st.account(tenant).map(|a| a.records.iter().map(contact_json).collect()).unwrap_or_default();
+    envelope(now, "Contacts", contacts)
+}
+
+/// What a `Contacts` write may do: `PUT` only creates; `POST` also updates by `ContactID`.
+#[derive(Clone, Copy)]
+enum Save<'a> {
+    Create,
+    CreateOrUpdate,
+    /// `POST Contacts/{id}`.
+    Update(&'a str),
+}
+
+/// A contact that passed validation, about to be saved.
+struct Planned {
+    /// The contact to update; `None` creates one.
+    id: Option<String>,
+    name: String,
+    fields: Map<String, Value>,
+}
+
+/// `PUT`/`POST Contacts`: `{"Contacts": [{"Name": …}, …]}` or a single contact object. Like
+/// Xero (with `summarizeErrors` left on), one invalid contact fails the whole request.
+fn save_contacts(
+    st: &mut ProviderState,
+    now: Timestamp,
+    tenant: &str,
+    body: &[u8],
+    save: Save<'_>,
+) -> Response {
+    let contacts = match parse_contacts(body) {
+        Ok(contacts) => contacts,
+        Err(message) => return post_data_invalid(&message),
+    };
+    let Some(account) = st.account(tenant) else { return forbidden() };
+    let find = |id: &str| account.records.iter().find(|r| r.id.eq_ignore_ascii_case(id));
+    let mut planned: Vec<Planned> = Vec::with_capacity(contacts.len());
+    let mut invalid = Vec::new();
+    for mut fields in contacts {
+        let id = match save {
+            Save::Create => None,
+            Save::CreateOrUpdate => fields.remove("ContactID").and_then(|v| v.as_str().map(str::to_owned)),
+            Save::Update(id) => Some(id.to_owned()),
         };
-        let asked = header_str(&headers, "xero-tenant-id");
-        if !asked.is_some_and(|asked| asked.eq_ignore_ascii_case(&tenant)) {
-            return forbidden();
+        let existing = match id.as_deref().map(find) {
+            Some(None) => return not_found(),
+            Some(Some(record)) => Some(record),
+            None => None,
+        };
+        let given = fields.get("Name").and_then(Value::as_str).map(str::trim).filter(|n| !n.is_empty());
+        let Some(name) = given.map(str::to_owned).or_else(|| existing.map(|r| r.name.clone())) else {
+            invalid.push(with_validation_error(fields, "The contact name must be specified.".into()));
+            continue;
+        };
+        let taken = account.records.iter().any(|r| {
+            r.name.eq_ignore_ascii_case(&name) && Some(r.id.as_str()) != existing.map(|e| e.id.as_str())
+        }) || planned.iter().any(|p| p.name.eq_ignore_ascii_case(&name));
+        if taken {
+            let message = format!(
+                "The contact name {name} is already assigned to another contact. The contact name must be unique across all active contacts."
+            );
+            invalid.push(with_validation_error(fields, message));
+            continue;
         }
-        let limits = st.limits.hit(now, &tenant, &client_id);
-        if rules.enforce_api_rate_limits
-            && let Some((problem, retry)) = limits.exceeded
-        {
-            st.counters.rate_limited_responses += 1;
-            return rate_limited(problem, retry);
+        planned.push(Planned { id: existing.map(|r| r.id.clone()), name, fields });
+    }
+    if !invalid.is_empty() {
+        return validation_exception(invalid);
+    }
+    let mut saved = Vec::with_capacity(planned.len());
+    for Planned { id, name, fields } in planned {
+        let record = match id {
+            Some(id) => st.record_mut(tenant, &id).map(|record| {
+                record.name = name;
+                record.fields.extend(fields);
+                record.updated_at = now;
+                record.version += 1;
+                &*record
+            }),
+            None => st.add_record(tenant, now, name, fields),
+        };
+        saved.extend(record.map(contact_json));
+    }
+    envelope(now, "Contacts", saved)
+}
+
+fn with_validation_error(mut contact: Map<String, Value>, message: String) -> Value {
+    contact.insert("ValidationErrors".into(), json!([{"Message": message}]));
+    Value::Object(contact)
+}
+
+fn parse_contacts(body: &[u8]) -> Result<Vec<Map<String, Value>>, String> {
+    let value: Value = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+    let Value::Object(mut object) = value else { return Err("expected a JSON object".into()) };
+    let list = match object.remove("Contacts") {
+        Some(Value::Array(list)) => list,
+        Some(_) => return Err("Contacts must be an array".into()),
+        None => vec![Value::Object(object)],
+    };
+    list.into_iter()
+        .map(|item| match item {
+            Value::Object(contact) => Ok(contact),
+            _ => Err("each contact must be a JSON object".into()),
+        })
+        .collect()
+}
+
+/// 400 with Xero's `ApiException` for validation errors; `elements` carry `ValidationErrors`.
+fn validation_exception(elements: Vec<Value>) -> Response {
+    let body = json!({
+        "ErrorNumber": 10,
+        "Type": "ValidationException",
+        "Message": "A validation exception occurred",
+        "Elements": elements,
+    });
+    (StatusCode::BAD_REQUEST, axum::Json(body)).into_response()
+}
+
+fn post_data_invalid(detail: &str) -> Response {
+    let body = json!({
+        "ErrorNumber": 14,
+        "Type": "PostDataInvalidException",
+        "Message": format!("JSON for post data was invalid, {detail}"),
+    });
+    (StatusCode::BAD_REQUEST, axum::Json(body)).into_response()
+}
+
+/// Xero answers unknown resources and ids with a bare line of text, not JSON.
+fn not_found() -> Response {
+    (StatusCode::NOT_FOUND, "The resource you're looking for cannot be found").into_response()
+}
+
+fn not_implemented() -> Response {
+    let body = json!({
+        "ErrorNumber": 20,
+        "Type": "ApiMethodNotImplementedException",
+        "Message": "The Api Method called is not implemented",
+    });
+    (StatusCode::NOT_IMPLEMENTED, axum::Json(body)).into_response()
+}
+
+/// The `api_error` fault: Xero's body for each status of its HTTP response code table.
+fn api_error(error: &ApiErrorFault) -> Response {
+    let code = error.code.as_deref();
+    let status = StatusCode::from_u16(error.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    match error.status {
+        400 => validation_exception(vec![json!({
+            "ValidationErrors": [{"Message": code.unwrap_or("Email address must be valid.")}],
+        })]),
+        401 => problem(status, code.unwrap_or("AuthenticationUnsuccessful")),
+        403 => problem(status, code.unwrap_or("AuthorizationUnsuccessful")),
+        404 => not_found(),
+        412 => problem(
+            status,
+            code.unwrap_or("One or more conditions given in the request header fields were invalid"),
+        ),
+        429 => match code {
+            Some("concurrent") => rate_limited("concurrent", 1),
+            Some("day") => rate_limited("day", 3600),
+            Some("appminute") => rate_limited("appminute", 60),
+            _ => rate_limited("minute", 60),
+        },
+        500 => {
+            let body = json!({
+                "ErrorNumber": 500,
+                "Type": "UnknownErrorException",
+                "Message": "An error occurred in Xero. Check the API Status page http://status.developer.xero.com for current service status. Contact the API support team at api@xero.com for more assistance.",
+            });
+            (status, axum::Json(body)).into_response()
         }
-        let Some(account) = st.account(&tenant) else { return forbidden() };
-        let body = json!({
-            "Id": tokens::uuid(),
-            "Status": "OK",
-            "ProviderName": "ledgerlink",
-            "DateTimeUTC": ms_date(now),
-            "Organisations": [{
-                "OrganisationID": account.id,
-                "APIKey": "",
-                "Name": account.name,
-                "LegalName": account.name,
-                "PaysTax": true,
-                "Version": "NZ",
-                "OrganisationType": "COMPANY",
-                "BaseCurrency": "NZD",
-                "CountryCode": "NZ",
-                "IsDemoCompany": false,
-                "OrganisationStatus": "ACTIVE",
-                "FinancialYearEndDay": 31,
-                "FinancialYearEndMonth": 3,
-                "SalesTaxBasis": "PAYMENTS",
-                "SalesTaxPeriod": "TWOMONTHS",
-                "DefaultSalesTax": "Tax Exclusive",
-                "DefaultPurchasesTax": "Tax Exclusive",
-                "CreatedDateUTC": ms_date(account.created_at),
-                "OrganisationEntityType": "COMPANY",
-                "Timezone": "NEWZEALANDSTANDARDTIME",
-                "ShortCode": account.code,
-                "Edition": "BUSINESS",
-                "Class": "PREMIUM",
-                "Addresses": [],
-                "Phones": [],
-                "ExternalLinks": [],
-                "PaymentTerms": {},
-            }],
-        });
-        let mut response = axum::Json(body).into_response();
-        let headers = response.headers_mut();
-        headers.insert("X-MinLimit-Remaining", HeaderValue::from(limits.minute_remaining));
-        headers.insert("X-DayLimit-Remaining", HeaderValue::from(limits.day_remaining));
-        headers.insert("X-AppMinLimit-Remaining", HeaderValue::from(limits.app_minute_remaining));
-        response
-    })
+        501 => not_implemented(),
+        // When the API or an organisation is offline, Xero answers in plain text.
+        503 => {
+            let text = match code {
+                Some("organisation_offline") => "Organisation is offline",
+                Some("unavailable") => "The Xero API is temporarily unavailable",
+                _ => "The Xero API is currently offline for maintenance",
+            };
+            (status, text).into_response()
+        }
+        _ => problem(status, status.canonical_reason().unwrap_or("Error")),
+    }
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! The provider simulators over real HTTP, as the hub would use them.
 
+mod api;
 mod faults;
 mod myob;
 mod quickbooks;

@@ -139,7 +139,7 @@ async fn a_rate_limit_answers_429_with_a_throttle_fault_and_retry_after() {
         assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(response.headers()["retry-after"], "60");
         let body: Value = response.json().await.unwrap();
-        assert_eq!(body["Fault"]["Error"][0]["code"], "3001");
+        assert_eq!(body["Fault"]["Error"][0]["code"], "003001", "Intuit sends the throttle code zero-padded");
         assert!(body["Fault"]["Error"][0]["Message"].as_str().unwrap().contains("errorCode=003001"));
     }
     let response = sandbox.http.delete(sandbox.control_url("quickbooks/faults")).send().await.unwrap();

@@ -8,7 +8,7 @@ use axum::Router;
 use ledgerlink_core::{ManualClock, Timestamp};
 use ledgerlink_sandbox::providers::{Endpoints, Provider, ProviderEndpoints, Rules, Simulator, router};
 use reqwest::redirect::Policy;
-use reqwest::{Client, Response, StatusCode};
+use reqwest::{Client, Method, RequestBuilder, Response, StatusCode};
 use serde_json::Value;
 use url::Url;
 
@@ -183,6 +183,67 @@ impl Sandbox {
                 .header("x-myobapi-version", "v2"),
         };
         request.bearer_auth(access_token).send().await.unwrap()
+    }
+
+    /// A data-API request for `path` under the connected account (Xero: `api.xro/2.0/{path}`;
+    /// QuickBooks: `v3/company/{realm}/{path}`; MYOB: `accountright/{business}/{path}`), with
+    /// the bearer token and the headers each provider needs.
+    pub fn api(
+        &self,
+        provider: Provider,
+        method: Method,
+        connected: &Connected,
+        path: &str,
+    ) -> RequestBuilder {
+        let urls = self.urls(provider);
+        let account = &connected.account_id;
+        let request = match provider {
+            Provider::Xero => self
+                .http
+                .request(method, format!("{}/{path}", urls.api_base_url))
+                .header("xero-tenant-id", account),
+            Provider::QuickBooks => self
+                .http
+                .request(method, format!("{}/company/{account}/{path}", urls.api_base_url))
+                .header("Accept", "application/json"),
+            Provider::Myob => self
+                .http
+                .request(method, format!("{}/{account}/{path}", urls.api_base_url))
+                .header("x-myobapi-key", &urls.client_id)
+                .header("x-myobapi-version", "v2"),
+        };
+        request.bearer_auth(&connected.access_token)
+    }
+
+    /// Sends `api(…)` and returns the status and the body as JSON (`Null` when it is not JSON).
+    pub async fn api_json(
+        &self,
+        provider: Provider,
+        method: Method,
+        connected: &Connected,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = self.api(provider, method, connected, path);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// Changes fault switches through the control API; returns the refusal's status and body.
+    pub async fn try_set_faults(&self, provider: Provider, faults: Value) -> (StatusCode, Value) {
+        let response = self
+            .http
+            .post(self.control_url(&format!("{provider}/faults")))
+            .json(&faults)
+            .send()
+            .await
+            .unwrap();
+        (response.status(), response.json().await.unwrap())
     }
 
     pub async fn set_faults(&self, provider: Provider, faults: Value) {
