@@ -10,6 +10,11 @@
 //! Binaries come from `LEDGERLINK_PG_BIN`, `/usr/lib/postgresql/*/bin`, or `PATH`; `scripts/test`
 //! installs the `postgresql` package when none is found. PostgreSQL refuses to run as root, so
 //! under root the server runs as the `postgres` user.
+//!
+//! [`smtp::SmtpServer`] is a tiny SMTP server on a free loopback port that keeps what it receives,
+//! for testing code that sends email.
+
+pub mod smtp;
 
 use std::fs::{self, File};
 use std::os::unix::fs::MetadataExt;
