@@ -57,6 +57,7 @@ pub(crate) fn batch_update_sql(rows: usize, backend: crate::Backend) -> String {
             reason = v.reason,
             status_since = CASE WHEN c.status <> v.status THEN v.now ELSE c.status_since END,
             connected_at = CASE WHEN v.status = 'connected' AND c.status <> 'connected' THEN v.now ELSE c.connected_at END,
+            linked_at = CASE WHEN v.account_id IS NULL THEN c.linked_at ELSE v.now END,
             last_error = CASE WHEN v.set_error THEN v.error ELSE c.last_error END,
             access_token = COALESCE(v.access_token, c.access_token),
             access_issued_at = COALESCE(v.access_issued_at, c.access_issued_at),
@@ -88,7 +89,7 @@ macro_rules! claim_returning {
             external_account_id, external_account_name, last_error, redirect_url,
             CAST(NULL AS TEXT) AS access_token, access_issued_at, access_expires_at, refresh_token,
             refresh_token_obtained_at, scope, token_version, next_refresh_at, failures, inflight_refresh_token,
-            inflight_since, lease_owner, lease_expires_at, created_at, updated_at, connected_at"
+            inflight_since, lease_owner, lease_expires_at, created_at, updated_at, connected_at, linked_at"
     };
 }
 
@@ -761,6 +762,7 @@ macro_rules! common_queries {
                 created_at: ts("created_at")?,
                 updated_at: ts("updated_at")?,
                 connected_at: opt_ts("connected_at")?,
+                linked_at: opt_ts("linked_at")?,
             })
         }
 

@@ -22,11 +22,15 @@ use ledgerlink_core::Timestamp;
 mod common;
 pub mod migrate;
 pub mod model;
+pub mod outbox;
 mod postgres;
 mod sqlite;
 pub mod url;
 
 pub use model::*;
+pub use outbox::{
+    Alerts, Delivery, DeliveryAttempt, Dispatch, LinkedConnection, OutboxEmail, WebhookSubscription,
+};
 pub use url::DatabaseUrl;
 
 pub use postgres::PostgresStore;
@@ -86,7 +90,7 @@ pub async fn connect(url: &DatabaseUrl, options: &ConnectOptions) -> Result<Arc<
 
 /// What the hub stores. Methods taking a `tenant_id` never see another tenant's rows.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: Alerts + Send + Sync + 'static {
     fn backend(&self) -> Backend;
 
     /// Applies pending migrations; returns the versions applied now.

@@ -64,6 +64,8 @@ pub struct Connection {
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     pub connected_at: Option<Timestamp>,
+    /// When the callback last linked the external account.
+    pub linked_at: Option<Timestamp>,
 }
 
 /// Filters of `GET /v1/connections`.

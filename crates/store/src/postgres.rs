@@ -10,6 +10,7 @@ use sqlx::{Connection, PgPool};
 
 use crate::common::{claim_returning, common_queries};
 use crate::migrate::{self, CREATE_TABLE};
+use crate::outbox::{alert_queries, linked_columns, subscription_columns};
 use crate::{Backend, ConnectOptions, DatabaseUrl, Result, StoreError};
 
 /// Held for the duration of a migration so that instances starting together migrate once.
@@ -97,3 +98,4 @@ fn is_transient(error: &sqlx::Error) -> bool {
 }
 
 common_queries!(PostgresStore, Backend::Postgres, sqlx::postgres::PgRow, "FOR UPDATE SKIP LOCKED");
+alert_queries!(PostgresStore, sqlx::postgres::PgRow, "FOR UPDATE SKIP LOCKED");

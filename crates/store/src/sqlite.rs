@@ -15,6 +15,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 
 use crate::common::{claim_returning, common_queries};
 use crate::migrate::{self, CREATE_TABLE};
+use crate::outbox::{alert_queries, linked_columns, subscription_columns};
 use crate::{Backend, Result, StoreError};
 
 pub struct SqliteStore {
@@ -76,3 +77,4 @@ impl SqliteStore {
 }
 
 common_queries!(SqliteStore, Backend::Sqlite, sqlx::sqlite::SqliteRow, "");
+alert_queries!(SqliteStore, sqlx::sqlite::SqliteRow, "");

@@ -119,6 +119,7 @@ async fn connection(store: &dyn Store, org: &Organisation, provider: &str) -> Co
         created_at: T0,
         updated_at: T0,
         connected_at: None,
+        linked_at: None,
     };
     store.create_connection(&c, &event(&c, "connection.created", T0)).await.unwrap();
     c
