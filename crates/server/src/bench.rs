@@ -256,6 +256,7 @@ fn connection_row(
         token_version: 1,
         next_refresh_at: Some(now),
         connected_at: Some(now),
+        linked_at: Some(now),
         ..crate::connections::new_connection(state, org, ledgerlink_core::Provider::Xero, None)
     }
 }

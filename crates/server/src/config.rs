@@ -175,6 +175,51 @@ const CORE_KEYS: &[Key] = &[
         kind: Kind::Integer,
         doc: "How many token refreshes one hub process runs at the same time.",
     },
+    Key {
+        path: "duplicate_policy",
+        default: Some("\"warn\""),
+        kind: Kind::String,
+        doc: "When an organisation links an account another organisation's connection already holds: \"warn\" links it, flags both connections and sends connection.duplicate_detected; \"reject\" refuses the link with 409 naming the other organisation.",
+    },
+];
+
+const ALERT_KEYS: &[Key] = &[
+    Key {
+        path: "alerts.degraded_after",
+        default: Some("\"1h\""),
+        kind: Kind::String,
+        doc: "A connection degraded (amber) for longer than this raises an alert (connection.still_degraded), once per incident.",
+    },
+    Key {
+        path: "alerts.reconnect_url",
+        default: None,
+        kind: Kind::String,
+        doc: "The reconnect link in alert emails: a URL of your app with {connection_id} and {organisation_id} placeholders. Default: a signed link to the hub itself, {public_url}/reconnect/{connection_id}?…, that starts a new authorisation.",
+    },
+    Key {
+        path: "webhooks.timeout",
+        default: Some("\"15s\""),
+        kind: Kind::String,
+        doc: "How long a webhook receiver may take to answer one delivery before the attempt counts as failed.",
+    },
+    Key {
+        path: "smtp.url",
+        default: None,
+        kind: Kind::String,
+        doc: "The SMTP server for alert emails: smtp://user:password@host:587?tls=required (STARTTLS), smtps://user:password@host:465 (TLS), or smtp://host:25 (plain, local relays only). Unset: no emails.",
+    },
+    Key {
+        path: "smtp.from",
+        default: Some("\"ledgerlink <ledgerlink@localhost>\""),
+        kind: Kind::String,
+        doc: "The From address of alert emails.",
+    },
+    Key {
+        path: "smtp.timeout",
+        default: Some("\"30s\""),
+        kind: Kind::String,
+        doc: "How long one SMTP exchange may take.",
+    },
 ];
 
 const XERO_KEYS: [Key; 8] = provider_keys!(
@@ -219,6 +264,7 @@ const MYOB_API_KEY: Key = Key {
 pub fn keys() -> impl Iterator<Item = &'static Key> {
     CORE_KEYS
         .iter()
+        .chain(ALERT_KEYS)
         .chain(&XERO_KEYS)
         .chain(&QUICKBOOKS_KEYS)
         .chain(&MYOB_KEYS)
@@ -299,7 +345,45 @@ pub struct Config {
     pub shutdown_timeout: Duration,
     pub oauth_state_ttl: Duration,
     pub refresh_concurrency: usize,
+    pub duplicate_policy: DuplicatePolicy,
+    pub alerts: AlertsConfig,
+    pub webhooks: WebhooksConfig,
+    pub smtp: SmtpConfig,
     pub providers: Providers,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DuplicatePolicy {
+    Warn,
+    Reject,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertsConfig {
+    #[serde(deserialize_with = "positive_duration")]
+    pub degraded_after: Duration,
+    #[serde(default)]
+    pub reconnect_url: Option<String>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhooksConfig {
+    #[serde(deserialize_with = "positive_duration")]
+    pub timeout: Duration,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpConfig {
+    /// May hold a password: never printed.
+    #[serde(default)]
+    pub url: Option<SecretString>,
+    pub from: String,
+    #[serde(deserialize_with = "positive_duration")]
+    pub timeout: Duration,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -358,6 +442,10 @@ struct FileConfig {
     oauth_state_ttl: Duration,
     #[serde(deserialize_with = "concurrency")]
     refresh_concurrency: usize,
+    duplicate_policy: DuplicatePolicy,
+    alerts: AlertsConfig,
+    webhooks: WebhooksConfig,
+    smtp: SmtpConfig,
     providers: Providers,
 }
 
@@ -457,6 +545,10 @@ impl FileConfig {
             shutdown_timeout: self.shutdown_timeout,
             oauth_state_ttl: self.oauth_state_ttl,
             refresh_concurrency: self.refresh_concurrency,
+            duplicate_policy: self.duplicate_policy,
+            alerts: self.alerts,
+            webhooks: self.webhooks,
+            smtp: self.smtp,
             providers: self.providers,
         }
     }
@@ -760,7 +852,7 @@ mod tests {
             .collect();
         let config = load(Some(&uncommented), &[], &[]).unwrap();
         assert_eq!(config.listen.port(), 8080);
-        assert_eq!(keys().count(), CORE_KEYS.len() + 25);
+        assert_eq!(keys().count(), CORE_KEYS.len() + ALERT_KEYS.len() + 25);
     }
 
     #[test]

@@ -8,10 +8,13 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ledgerlink_core::{ConnectionStatus, Diagnosis, Provider, SecretString, id};
 use ledgerlink_providers::{CallbackParams, Pkce};
-use ledgerlink_store::{Connection, ConnectionChange, Event, Guard, OAuthState, Organisation};
+use ledgerlink_store::{
+    Connection, ConnectionChange, Event, Guard, LinkedConnection, OAuthState, Organisation,
+};
 use rand::RngCore;
 
 use crate::AppState;
+use crate::config::DuplicatePolicy;
 use crate::engine::token_context;
 
 /// Why an authorisation could not complete; each maps to a page the user sees.
@@ -25,6 +28,9 @@ pub enum CallbackError {
     ConnectionGone,
     #[error("{}", .0.summary)]
     Provider(Box<Diagnosis>, Box<Connection>),
+    /// `duplicate_policy = "reject"` refused the link: another organisation holds the account.
+    #[error("{}", .0.summary)]
+    Duplicate(Box<Diagnosis>, Box<Connection>),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -64,6 +70,7 @@ pub fn new_connection(
         created_at: now,
         updated_at: now,
         connected_at: None,
+        linked_at: None,
     }
 }
 
@@ -170,11 +177,80 @@ pub async fn complete(state: &AppState, params: &CallbackParams) -> Result<Conne
     if tokens.refresh_token.is_none() {
         tracing::warn!(connection_id = %conn.id, provider = %provider, "the provider issued no refresh token; the connection will end when the access token expires");
     }
-    let mut change = state.engine.connected_change(&conn.id, provider, tokens, state.clock.now());
+    let holders: Vec<LinkedConnection> = state
+        .store
+        .linked_elsewhere(&conn.tenant_id, provider.as_str(), &account.id, &conn.id)
+        .await
+        .map_err(anyhow::Error::from)?
+        .into_iter()
+        .filter(|o| {
+            o.organisation_id != conn.organisation_id && matches!(o.status.as_str(), "connected" | "degraded")
+        })
+        .collect();
+    if !holders.is_empty() && state.config.duplicate_policy == DuplicatePolicy::Reject {
+        let diagnosis = Diagnosis::duplicate_rejected(provider, &describe(&holders[0]));
+        let failed = fail(state, conn, diagnosis).await;
+        return Err(match failed {
+            CallbackError::Provider(diagnosis, conn) => CallbackError::Duplicate(diagnosis, conn),
+            other => other,
+        });
+    }
+    let now = state.clock.now();
+    let mut change = state.engine.connected_change(&conn.id, provider, tokens, now);
     change.external_account = Some((account.id.clone(), account.name.clone()));
     let detail = serde_json::json!({"external_account": {"id": account.id, "name": account.name}});
-    let events =
-        [event(&conn, "connection.connected", ConnectionStatus::Connected.as_str(), Some(detail), state)];
+    let mut events =
+        vec![event(&conn, "connection.connected", ConnectionStatus::Connected.as_str(), Some(detail), state)];
+    let mut others_events = Vec::new();
+    if !holders.is_empty() {
+        let organisation = state
+            .store
+            .organisation(&conn.tenant_id, &conn.organisation_id)
+            .await
+            .map_err(anyhow::Error::from)?
+            .ok_or(CallbackError::ConnectionGone)?;
+        let newcomer = LinkedConnection {
+            connection_id: conn.id.clone(),
+            organisation_id: organisation.id.clone(),
+            organisation_name: organisation.name.clone(),
+            organisation_external_id: organisation.external_id.clone(),
+            provider: provider.as_str().into(),
+            external_account_id: account.id.clone(),
+            external_account_name: account.name.clone(),
+            status: ConnectionStatus::Connected.as_str().into(),
+            linked_at: Some(now),
+        };
+        let detail = serde_json::json!({"duplicate_of": holders.iter().map(link_json).collect::<Vec<_>>()});
+        events.push(event(
+            &conn,
+            "connection.duplicate_detected",
+            ConnectionStatus::Connected.as_str(),
+            Some(detail),
+            state,
+        ));
+        for holder in &holders {
+            if let Some(other) = state
+                .store
+                .connection(&conn.tenant_id, &holder.connection_id)
+                .await
+                .map_err(anyhow::Error::from)?
+            {
+                let detail = serde_json::json!({"duplicate_of": [link_json(&newcomer)]});
+                others_events.push(event(
+                    &other,
+                    "connection.duplicate_detected",
+                    &other.status,
+                    Some(detail),
+                    state,
+                ));
+            }
+        }
+        tracing::warn!(
+            connection_id = %conn.id, provider = %provider, external_account = %account.id,
+            other_connections = holders.iter().map(|h| h.connection_id.as_str()).collect::<Vec<_>>().join(","),
+            "the same account is linked by another organisation"
+        );
+    }
     // A reconnect replaces whatever a refresh in flight would store: its lease is dropped and
     // the token version moves on.
     state
@@ -182,6 +258,7 @@ pub async fn complete(state: &AppState, params: &CallbackParams) -> Result<Conne
         .update_connection(&conn.id, Guard::Any, &change, &events)
         .await
         .map_err(anyhow::Error::from)?;
+    state.store.insert_events(&others_events).await.map_err(anyhow::Error::from)?;
     state.engine.wake();
     tracing::info!(connection_id = %conn.id, provider = %provider, external_account = %account.id, "connection authorised");
     let conn = state
@@ -191,6 +268,26 @@ pub async fn complete(state: &AppState, params: &CallbackParams) -> Result<Conne
         .map_err(anyhow::Error::from)?
         .ok_or(CallbackError::ConnectionGone)?;
     Ok(conn)
+}
+
+/// "organisation Acme (cld-1234)": how the holder of a duplicate link is named.
+pub fn describe(link: &LinkedConnection) -> String {
+    format!(
+        "organisation {} ({})",
+        link.organisation_name,
+        link.organisation_external_id.as_deref().unwrap_or(&link.organisation_id),
+    )
+}
+
+fn link_json(link: &LinkedConnection) -> serde_json::Value {
+    serde_json::json!({
+        "connection_id": link.connection_id,
+        "organisation_id": link.organisation_id,
+        "organisation_external_id": link.organisation_external_id,
+        "organisation_name": link.organisation_name,
+        "status": link.status,
+        "linked_at": link.linked_at.map(|t| t.to_rfc3339()),
+    })
 }
 
 /// Records a failed authorisation: the connection keeps its status, with the diagnosis.

@@ -29,7 +29,9 @@ use ledgerlink_core::{
     Clock, ConnectionStatus, Diagnosis, DisconnectReason, Provider, SecretString, Timestamp, id,
 };
 use ledgerlink_providers::ProviderError;
-use ledgerlink_store::{Connection, ConnectionChange, Event, Guard, PendingChange, Store, TokenWrite};
+use ledgerlink_store::{
+    Connection, ConnectionChange, Event, Guard, LinkedConnection, PendingChange, Store, TokenWrite,
+};
 use rand::Rng;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -70,6 +72,8 @@ pub struct RefreshEngine {
     wake: Notify,
     /// The group-commit writer of refresh results.
     writer: mpsc::Sender<Write>,
+    /// This process's counters (served at `/metrics`).
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// A result waiting to be committed by the writer.
@@ -124,7 +128,13 @@ impl RefreshEngine {
             finished: Notify::new(),
             wake: Notify::new(),
             writer,
+            metrics: Arc::default(),
         }
+    }
+
+    /// This process's id: the name leases (refresh, webhook, email) are held under.
+    pub fn instance(&self) -> &str {
+        &self.instance
     }
 
     /// Commits `change` through the group-commit writer; returns whether the guard allowed it.
@@ -398,6 +408,7 @@ impl RefreshEngine {
         tokens: ledgerlink_providers::TokenSet,
     ) -> anyhow::Result<()> {
         let now = self.clock.now();
+        self.metrics.inc("ledgerlink_refreshes_total", &[("provider", provider.as_str())]);
         let change = self.connected_change(&conn.id, provider, tokens, now);
         let mut events = Vec::new();
         if conn.status != ConnectionStatus::Connected.as_str() {
@@ -474,11 +485,26 @@ impl RefreshEngine {
         outcome_was_unknown: bool,
     ) -> anyhow::Result<()> {
         let mut diagnosis = error.diagnosis(provider);
+        self.metrics.inc(
+            "ledgerlink_refresh_failures_total",
+            &[("provider", provider.as_str()), ("category", diagnosis.category.as_str())],
+        );
         if error.is_permanent() {
             if outcome_was_unknown {
                 diagnosis.summary.push_str(
                     " An earlier refresh's answer was lost, and the provider no longer accepts the token it replaced.",
                 );
+            }
+            if let Some(newer) = self.newer_link_elsewhere(conn).await? {
+                let mut superseded = Diagnosis::superseded(
+                    provider,
+                    &crate::connections::describe(&newer),
+                    &newer.linked_at.map(|t| t.to_rfc3339()).unwrap_or_default(),
+                );
+                superseded.http_status = diagnosis.http_status;
+                superseded.provider_code = diagnosis.provider_code.clone();
+                superseded.provider_message = diagnosis.provider_message.clone();
+                return self.disconnect(conn, DisconnectReason::SupersededByDuplicateLink, superseded).await;
             }
             let reason = match (provider.refresh_token_idle_lifetime(), conn.refresh_token_obtained_at) {
                 (Some(idle), Some(obtained)) if self.clock.now() >= obtained.saturating_add(idle) => {
@@ -493,6 +519,21 @@ impl RefreshEngine {
         }
         // Keep the marker when the provider may have processed the refresh.
         self.record_transient(conn, provider, diagnosis, None, !error.outcome_unknown()).await
+    }
+
+    /// The most recent link of the same external account by another organisation, made after
+    /// this connection's own link: what a refused grant most likely means.
+    async fn newer_link_elsewhere(&self, conn: &Connection) -> anyhow::Result<Option<LinkedConnection>> {
+        let (Some(account), Some(linked_at)) = (&conn.external_account_id, conn.linked_at) else {
+            return Ok(None);
+        };
+        let others = self.store.linked_elsewhere(&conn.tenant_id, &conn.provider, account, &conn.id).await?;
+        Ok(others
+            .into_iter()
+            .filter(|o| {
+                o.organisation_id != conn.organisation_id && o.linked_at.is_some_and(|t| t > linked_at)
+            })
+            .max_by_key(|o| o.linked_at))
     }
 
     async fn record_transient(
@@ -596,6 +637,17 @@ impl RefreshEngine {
     /// A valid access token for `id`, refreshing first if it is expired or about to be —
     /// joining a refresh already in flight here or in another instance rather than racing it.
     pub async fn access_token(&self, id: &str) -> Result<AccessToken, AccessTokenError> {
+        self.access_token_replacing(id, None).await
+    }
+
+    /// Like [`Self::access_token`], but a token of version `rejected` (one the provider just
+    /// answered 401 to) counts as expired: the connection is refreshed once, unless another
+    /// refresh already replaced that token.
+    pub async fn access_token_replacing(
+        &self,
+        id: &str,
+        rejected: Option<i64>,
+    ) -> Result<AccessToken, AccessTokenError> {
         let deadline = tokio::time::Instant::now() + self.config.provider_timeout + Duration::from_secs(10);
         let mut attempted = false;
         loop {
@@ -622,7 +674,8 @@ impl RefreshEngine {
                 return Err(AccessTokenError::NotReady(conn));
             };
             let usable = expires > now;
-            if !self.policy.needs_refresh_now(now, issued, expires) || (attempted && usable) {
+            let stale = rejected == Some(conn.token_version);
+            if (!stale && !self.policy.needs_refresh_now(now, issued, expires)) || (attempted && usable) {
                 let token = self
                     .keys
                     .decrypt_secret(sealed, &token_context(id, "access_token"))
@@ -647,7 +700,10 @@ impl RefreshEngine {
                     // The claim returns the row as it is now: another refresh may have finished
                     // between our read and our claim.
                     let fresh = match (conn.access_issued_at, conn.access_expires_at) {
-                        (Some(issued), Some(expires)) => !self.policy.needs_refresh_now(now, issued, expires),
+                        (Some(issued), Some(expires)) => {
+                            !self.policy.needs_refresh_now(now, issued, expires)
+                                && rejected != Some(conn.token_version)
+                        }
                         _ => false,
                     };
                     if fresh {

@@ -82,7 +82,9 @@ pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
         Arc::clone(&providers),
         Arc::clone(&config),
     ));
-    Ok(AppState { store, config, clock, keys, providers, engine, extra_routes: None })
+    let metrics = Arc::clone(&engine.metrics);
+    let proxy = Arc::new(crate::proxy::Proxy::new(config.provider_timeout)?);
+    Ok(AppState { store, config, clock, keys, providers, engine, metrics, proxy, extra_routes: None })
 }
 
 /// Creates the directory if needed and proves it is writable, so a bad `data_dir` fails at

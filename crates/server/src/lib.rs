@@ -22,17 +22,24 @@ use ledgerlink_store::Store;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+pub mod alerts;
 pub mod api;
 pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod connections;
+pub mod email;
 pub mod engine;
 pub mod hub;
+pub mod links;
+pub mod mailer;
+pub mod metrics;
 pub mod providers;
+pub mod proxy;
 pub mod sandbox;
 pub mod telemetry;
 pub mod tenants;
+pub mod webhooks;
 
 pub use config::Config;
 
@@ -45,6 +52,10 @@ pub struct AppState {
     pub keys: Arc<KeyRing>,
     pub providers: Arc<providers::ProviderRegistry>,
     pub engine: Arc<engine::RefreshEngine>,
+    /// This process's counters (the engine's, shared).
+    pub metrics: Arc<metrics::Metrics>,
+    /// The API proxy's client and per-account rate-limit queues.
+    pub proxy: Arc<proxy::Proxy>,
     /// Extra routes mounted beside the API (the sandbox simulators).
     pub extra_routes: Option<axum::Router>,
 }
@@ -53,9 +64,46 @@ pub struct AppState {
 /// cancelled, then lets in-flight work finish (bounded by `shutdown_timeout`).
 pub async fn run(listener: TcpListener, state: AppState, shutdown: CancellationToken) -> std::io::Result<()> {
     let engine = tokio::spawn(Arc::clone(&state.engine).run(shutdown.clone()));
+    let alerts = tokio::spawn(alerts::run(state.clone(), shutdown.clone()));
+    let outbox = tokio::spawn(send_outbox(state.clone(), shutdown.clone()));
     let served = serve_api(listener, state, shutdown).await;
-    let _ = engine.await;
+    let _ = tokio::join!(engine, alerts, outbox);
     served
+}
+
+/// Sends webhook deliveries and alert emails as they fall due, until `shutdown`.
+async fn send_outbox(state: AppState, shutdown: CancellationToken) {
+    let sender = match webhooks::Sender::new(state.config.webhooks.timeout) {
+        Ok(sender) => sender,
+        Err(error) => {
+            tracing::error!(%error, "cannot build the webhook client; webhooks will not be sent");
+            return;
+        }
+    };
+    let mailer = match email::mailer(&state) {
+        Ok(mailer) => mailer,
+        Err(error) => {
+            tracing::error!(
+                error = format!("{error:#}"),
+                "alert emails are off: the SMTP settings are not usable"
+            );
+            None
+        }
+    };
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+            () = shutdown.cancelled() => return,
+        }
+        if let Err(error) = sender.deliver_due(&state).await {
+            tracing::warn!(error = format!("{error:#}"), "webhook sender failed; retrying");
+        }
+        if let Some(mailer) = &mailer
+            && let Err(error) = email::send_due(&state, mailer).await
+        {
+            tracing::warn!(error = format!("{error:#}"), "email sender failed; retrying");
+        }
+    }
 }
 
 /// Serves only the API, without background workers: tests drive the engine themselves.

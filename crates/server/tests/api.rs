@@ -327,8 +327,10 @@ async fn every_documented_route_is_served() {
         ] {
             if present {
                 let response = hub.client.request(method.clone(), hub.url(&concrete)).send().await.unwrap();
-                // The OAuth callback needs no key and refuses a request without `state`.
-                let expected: &[u16] = if path == "/oauth/callback" { &[400] } else { &[200, 401] };
+                // The OAuth callback and email reconnect links need no key and refuse a request
+                // without their `state` or signature.
+                let unsigned = path == "/oauth/callback" || path.starts_with("/reconnect/");
+                let expected: &[u16] = if unsigned { &[400] } else { &[200, 401] };
                 assert!(
                     expected.contains(&response.status().as_u16()),
                     "{method} {concrete} answered {}",

@@ -5,7 +5,7 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{ServeProcess, Sim, run_cli};
+use common::{Receiver, ServeProcess, Sim, run_cli, verify_standard_webhook};
 use ledgerlink_core::SystemClock;
 use ledgerlink_sandbox::providers::{FaultUpdate, Provider as SimProvider, Rules};
 use serde_json::{Value, json};
@@ -123,6 +123,88 @@ async fn a_hub_killed_between_sending_a_refresh_and_storing_it_recovers_after_re
     assert_eq!(stats.invalid_grants, 0, "the old refresh token was retried inside Xero's grace period");
     assert!(hub.stderr().contains("outcome was unknown"), "{}", hub.stderr());
     assert!(hub.terminate().success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_in_the_outbox_of_a_killed_hub_are_delivered_after_restart_and_alerts_are_logged() {
+    let sim = Sim::start(Arc::new(SystemClock), fast_rules(Duration::from_secs(3))).await;
+    let dir = tempfile::tempdir().unwrap();
+    let env = sim.env();
+    let key = tenant_key(&env, dir.path()).await;
+    let mut hub = ServeProcess::start(&["--log-format", "json"], &refs(&env), dir.path()).await;
+    let client = reqwest::Client::new();
+    // The receiver's port is chosen now but nothing listens yet: deliveries are refused.
+    let port = common::free_port();
+    let hook_url = format!("http://127.0.0.1:{port}/hooks");
+    let (status, sub) = api(
+        &client,
+        reqwest::Method::POST,
+        format!("{}/v1/webhooks", hub.base),
+        &key,
+        Some(json!({"url": hook_url})),
+    )
+    .await;
+    assert_eq!(status, 201, "{sub}");
+    let secret = sub["secret"].as_str().unwrap().to_owned();
+    let (_, org) = api(
+        &client,
+        reqwest::Method::POST,
+        format!("{}/v1/organisations", hub.base),
+        &key,
+        Some(json!({"name": "Harbour Bakery", "external_id": "cld-1234"})),
+    )
+    .await;
+    let id = connect(&client, &hub.base, &key, org["id"].as_str().unwrap(), "xero").await;
+    let (_, connection) =
+        api(&client, reqwest::Method::GET, format!("{}/v1/connections/{id}", hub.base), &key, None).await;
+    let account = connection["external_account"]["id"].as_str().unwrap().to_owned();
+    // Revoked at Xero: the next refresh (within seconds) disconnects, with an alert.
+    sim.sim.revoke_account(SimProvider::Xero, &account).unwrap();
+    let log_url = format!("{}/v1/webhooks/{}/deliveries", hub.base, sub["id"].as_str().unwrap());
+    wait_until("both events were tried once", Duration::from_secs(30), || async {
+        let (_, log) = api(&client, reqwest::Method::GET, log_url.clone(), &key, None).await;
+        log["data"].as_array().is_some_and(|d| d.len() == 2 && d[0]["attempts"].as_i64() >= Some(1))
+    })
+    .await;
+    let alert = hub
+        .stdout()
+        .lines()
+        .chain(hub.stderr().lines())
+        .find(|l| l.contains("ledgerlink alert"))
+        .map(str::to_owned)
+        .unwrap_or_else(|| panic!("no alert line:\n{}\n{}", hub.stdout(), hub.stderr()));
+    let alert: Value = serde_json::from_str(&alert).unwrap();
+    let fields = &alert; // `--log-format json` flattens the fields into the object.
+    assert!(fields["message"].as_str().unwrap().starts_with("ledgerlink alert"), "{alert}");
+    assert_eq!(fields["connection_id"], id.as_str());
+    assert_eq!(fields["organisation_external_id"], "cld-1234");
+    assert_eq!(fields["provider"], "xero");
+    assert_eq!(fields["external_account_id"], account.as_str());
+    assert_eq!(fields["status"], "disconnected");
+    assert_eq!(fields["reason"], "authorization_revoked");
+    assert!(fields["provider_error"].as_str().unwrap().contains("invalid_grant"), "{alert}");
+
+    hub.child.kill().unwrap();
+    hub.child.wait().unwrap();
+    let receiver = Receiver::serve(tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap());
+    let hub = ServeProcess::start(&[], &refs(&env), dir.path()).await;
+    wait_until("the restarted hub delivers both events", Duration::from_secs(45), || async {
+        receiver.received().len() >= 2
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let got = receiver.received();
+    let types: Vec<Value> = got.iter().map(|r| r.json()["type"].clone()).collect();
+    assert_eq!(
+        types,
+        [json!("connection.connected"), json!("connection.disconnected")],
+        "once each, in order"
+    );
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    for delivery in &got {
+        verify_standard_webhook(&secret, delivery, now).unwrap();
+    }
+    drop(hub);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -51,6 +51,8 @@ pub struct ConnectionView {
     pub last_error: Option<Diagnosis>,
     /// Human-readable warnings (a duplicate link, a shared API user).
     pub warnings: Vec<String>,
+    /// Other organisations' connections holding the same external account.
+    pub duplicate_of: Vec<super::duplicates::LinkView>,
     pub created_at: String,
     pub updated_at: String,
     /// Since when the connection has had its current status.
@@ -77,6 +79,7 @@ impl ConnectionView {
             reason: c.reason,
             last_error,
             warnings: Vec::new(),
+            duplicate_of: Vec::new(),
             created_at: c.created_at.to_rfc3339(),
             updated_at: c.updated_at.to_rfc3339(),
             status_since: c.status_since.to_rfc3339(),
@@ -129,7 +132,7 @@ pub struct ListParams {
     pub cursor: Option<String>,
 }
 
-async fn load(state: &AppState, tenant_id: &str, id: &str) -> Result<Connection, ApiError> {
+pub(crate) async fn load(state: &AppState, tenant_id: &str, id: &str) -> Result<Connection, ApiError> {
     if !ledgerlink_core::id::is_well_formed("con", id) {
         return Err(ApiError::not_found("connection"));
     }
@@ -195,7 +198,9 @@ pub async fn get(
     AuthTenant(tenant): AuthTenant,
     Path(id): Path<String>,
 ) -> Result<Json<ConnectionView>, ApiError> {
-    Ok(Json(ConnectionView::from_row(load(&state, &tenant.id, &id).await?)))
+    let mut view = ConnectionView::from_row(load(&state, &tenant.id, &id).await?);
+    super::duplicates::annotate(&state, &tenant.id, &mut view).await?;
+    Ok(Json(view))
 }
 
 /// List connections, filtered by status, provider or organisation.
@@ -220,7 +225,11 @@ pub async fn list(
         organisation_id: params.organisation_id,
     };
     let rows = state.store.list_connections(&tenant.id, &filter, after, limit + 1).await?;
-    Ok(Json(Page::from_rows(rows, limit, |c| c.id.clone(), ConnectionView::from_row)))
+    let mut page = Page::from_rows(rows, limit, |c| c.id.clone(), ConnectionView::from_row);
+    for view in &mut page.data {
+        super::duplicates::annotate(&state, &tenant.id, view).await?;
+    }
+    Ok(Json(page))
 }
 
 /// A valid access token for the connection, refreshed first if it is about to expire (joining
@@ -236,20 +245,28 @@ pub async fn access_token(
 ) -> Result<Json<AccessTokenView>, ApiError> {
     let conn = load(&state, &tenant.id, &id).await?;
     let provider: Provider = conn.provider.parse().map_err(ApiError::internal)?;
-    match state.engine.access_token(&conn.id).await {
-        Ok(token) => {
-            let account = ledgerlink_core::ExternalAccount {
-                id: token.connection.external_account_id.clone().unwrap_or_default(),
-                name: token.connection.external_account_name.clone(),
-            };
-            let client = state.providers.oauth(provider).map_err(ApiError::internal)?;
-            Ok(Json(AccessTokenView {
-                access_token: token.token.expose().to_owned(),
-                expires_at: token.expires_at.to_rfc3339(),
-                headers: client.api_headers(&account),
-                api_base_url: client.account_api_base(&account),
-            }))
-        }
+    let token = token_or_error(state.engine.access_token(&conn.id).await, provider)?;
+    let account = ledgerlink_core::ExternalAccount {
+        id: token.connection.external_account_id.clone().unwrap_or_default(),
+        name: token.connection.external_account_name.clone(),
+    };
+    let client = state.providers.oauth(provider).map_err(ApiError::internal)?;
+    Ok(Json(AccessTokenView {
+        access_token: token.token.expose().to_owned(),
+        expires_at: token.expires_at.to_rfc3339(),
+        headers: client.api_headers(&account),
+        api_base_url: client.account_api_base(&account),
+    }))
+}
+
+/// The token, or the API error for a connection that cannot give one: 409 with the diagnosis
+/// when disconnected, 409 before authorisation, 503 while refreshing keeps failing.
+pub(crate) fn token_or_error(
+    result: Result<crate::engine::AccessToken, AccessTokenError>,
+    provider: Provider,
+) -> Result<crate::engine::AccessToken, ApiError> {
+    match result {
+        Ok(token) => Ok(token),
         Err(AccessTokenError::Disconnected(conn)) => {
             let diagnosis = diagnosis_of(&conn).unwrap_or_else(|| Diagnosis::invalid_grant(provider));
             Err(ApiError::new(StatusCode::CONFLICT, "connection_disconnected", diagnosis.summary.clone())
@@ -395,6 +412,16 @@ pub async fn callback(
             }
             page(StatusCode::OK, "Not connected", &format!("{} {}", diagnosis.summary, diagnosis.action))
         }
+        Err(CallbackError::Duplicate(diagnosis, conn)) => {
+            if let Some(url) = &conn.redirect_url {
+                return back_to_app(url, &conn, Some("duplicate_link"));
+            }
+            page(
+                StatusCode::CONFLICT,
+                "Already linked elsewhere",
+                &format!("{} {}", diagnosis.summary, diagnosis.action),
+            )
+        }
         Err(
             e @ (CallbackError::MissingState | CallbackError::UnknownState | CallbackError::ConnectionGone),
         ) => page(
@@ -409,6 +436,59 @@ pub async fn callback(
                 "Something went wrong",
                 "The hub could not finish connecting. Try again in a moment.",
             )
+        }
+    }
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct LinkParams {
+    pub expires: Option<i64>,
+    pub sig: Option<String>,
+}
+
+/// The reconnect link of alert emails: checks the signature, starts a new authorisation of the
+/// connection and sends the browser to the provider.
+#[utoipa::path(get, path = "/reconnect/{id}", tag = "connections", security(), params(LinkParams),
+    responses((status = 303, description = "to the provider's consent page"),
+        (status = 400, description = "an invalid or expired link")))]
+pub async fn reconnect_link(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    query: Result<Query<LinkParams>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let invalid = || {
+        page(
+            StatusCode::BAD_REQUEST,
+            "This link cannot be used",
+            "The reconnect link is invalid or has expired. Ask for a new one, or reconnect from the app.",
+        )
+    };
+    let Ok(Query(LinkParams { expires: Some(expires), sig: Some(sig) })) = query else { return invalid() };
+    if !ledgerlink_core::id::is_well_formed("con", &id) {
+        return invalid();
+    }
+    let started = async {
+        if !crate::links::verify(&state, &id, expires, &sig).await? {
+            return Ok(None);
+        }
+        let Some(conn) = state.store.connection_by_id(&id).await? else { return Ok(None) };
+        let provider: Provider = conn.provider.parse().map_err(anyhow::Error::msg)?;
+        if !provider.is_oauth() {
+            return Ok(None);
+        }
+        let url = connections::authorize_url(&state, &conn, provider).await?;
+        let started = connections::event(&conn, "connection.reconnect_started", &conn.status, None, &state);
+        let change = ledgerlink_store::ConnectionChange::keep(&conn, state.clock.now());
+        state.store.update_connection(&conn.id, ledgerlink_store::Guard::Any, &change, &[started]).await?;
+        anyhow::Ok(Some(url))
+    };
+    match started.await {
+        Ok(Some(url)) => Redirect::to(&url).into_response(),
+        Ok(None) => invalid(),
+        Err(error) => {
+            tracing::error!(error = format!("{error:#}"), "starting a reconnect from an email link failed");
+            page(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong", "Try the link again in a moment.")
         }
     }
 }

@@ -19,9 +19,12 @@ use utoipa_axum::routes;
 use crate::AppState;
 
 pub mod connections;
+pub mod duplicates;
 pub mod error;
 pub mod extract;
 pub mod organisations;
+pub mod proxy;
+pub mod webhooks;
 
 use error::{ApiError, ErrorBody};
 
@@ -34,10 +37,12 @@ use error::{ApiError, ErrorBody};
             Authenticate with `Authorization: Bearer <tenant api key>`. Errors are \
             `{\"error\": {\"code\", \"message\"}}`; lists are `{\"data\": [...], \"next_cursor\"}`."
     ),
+    paths(proxy::proxy),
     modifiers(&BearerAuth),
     security(("api_key" = [])),
     tags((name = "organisations", description = "A tenant's customer businesses and the people to contact about them"),
          (name = "connections", description = "Links between organisations and accounting accounts, and their tokens"),
+         (name = "webhooks", description = "Event subscriptions, signed per the Standard Webhooks specification, and their delivery logs"),
          (name = "operations", description = "Liveness and the API description; no API key needed"))
 )]
 struct ApiDoc;
@@ -85,6 +90,17 @@ pub fn openapi_router() -> OpenApiRouter<AppState> {
         .routes(routes!(connections::reconnect))
         .routes(routes!(connections::events))
         .routes(routes!(connections::callback))
+        .routes(routes!(connections::reconnect_link))
+        .routes(routes!(proxy::test))
+        // The proxied path may have several segments: axum's catch-all, documented through
+        // `ApiDoc` as `{path}`.
+        .route("/v1/connections/{id}/proxy/{*path}", axum::routing::any(proxy::proxy))
+        .routes(routes!(duplicates::list))
+        .routes(routes!(duplicates::diagnoses))
+        .routes(routes!(webhooks::create, webhooks::list))
+        .routes(routes!(webhooks::get, webhooks::delete))
+        .routes(routes!(webhooks::deliveries))
+        .routes(routes!(metrics))
 }
 
 /// The OpenAPI document, as served at `/v1/openapi.json`.
@@ -109,6 +125,16 @@ pub async fn healthz(State(state): State<AppState>) -> Result<Json<Health>, ApiE
             Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the database does not answer"))
         }
     }
+}
+
+/// Prometheus metrics: connections by provider and status, refreshes, failures, alerts,
+/// webhook deliveries, emails, proxied requests.
+#[utoipa::path(get, path = "/metrics", tag = "operations", security(),
+    responses((status = 200, description = "Prometheus text exposition format", content_type = "text/plain")))]
+pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let body = crate::metrics::render(&state).await.map_err(|e| ApiError::internal(format!("{e:#}")))?;
+    Ok(([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body)
+        .into_response())
 }
 
 async fn not_found(uri: Uri) -> ApiError {
