@@ -39,6 +39,8 @@ const ALERTING: &[&str] =
 /// How often the pipeline looks for new events and due deliveries.
 const TICK: Duration = Duration::from_secs(1);
 const BATCH: u32 = 200;
+/// How long finished deliveries and emails stay in the delivery log.
+const KEEP_LOG: Duration = Duration::from_secs(30 * 24 * 3600);
 
 /// Runs the dispatcher, the webhook sender and the email sender until `shutdown`.
 pub async fn run(state: AppState, shutdown: CancellationToken) {
@@ -55,6 +57,16 @@ pub async fn run(state: AppState, shutdown: CancellationToken) {
             && let Err(error) = raise_still_degraded(&state).await
         {
             tracing::warn!(error = format!("{error:#}"), "checking for prolonged degradation failed");
+        }
+        if ticks.is_multiple_of(3600) {
+            let before = Timestamp::from_millis(state.clock.now().as_millis() - KEEP_LOG.as_millis() as i64);
+            match state.store.purge_outbox(before).await {
+                Ok((0, 0)) => {}
+                Ok((deliveries, emails)) => {
+                    tracing::debug!(deliveries, emails, "forgot old deliveries and emails")
+                }
+                Err(error) => tracing::warn!(%error, "purging the delivery log failed"),
+            }
         }
         ticks += 1;
     }

@@ -82,6 +82,14 @@ pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::
         Arc::clone(&providers),
         Arc::clone(&config),
     ));
+    if let Some(url) = &config.smtp.url {
+        let smtp = crate::mailer::MailerConfig {
+            url: url.expose().to_owned(),
+            from: config.smtp.from.clone(),
+            timeout: config.smtp.timeout,
+        };
+        crate::mailer::Mailer::new(&smtp).map_err(|e| anyhow::anyhow!("configuration error: `smtp`: {e}"))?;
+    }
     let metrics = Arc::clone(&engine.metrics);
     let proxy = Arc::new(crate::proxy::Proxy::new(config.provider_timeout)?);
     Ok(AppState { store, config, clock, keys, providers, engine, metrics, proxy, extra_routes: None })

@@ -432,3 +432,17 @@ async fn metrics_count_connections_by_provider_and_status() {
         assert!(text.lines().any(|l| l == line), "missing {line:?} in:\n{text}");
     }
 }
+
+#[tokio::test]
+async fn a_bad_smtp_url_stops_the_hub_at_start_without_showing_the_password() {
+    let storage = Storage::new(common::Backend::Sqlite).await;
+    for url in ["ftp://user:hunter22@mail.example.com", "smtp://user:hunter22@/nohost"] {
+        let config = storage.config(&[("LEDGERLINK_SMTP_URL", url)]);
+        let error = match ledgerlink_server::hub::build(config).await {
+            Ok(_) => panic!("{url} was accepted"),
+            Err(error) => format!("{error:#}"),
+        };
+        assert!(error.contains("smtp"), "{error}");
+        assert!(!error.contains("hunter22"), "{error}");
+    }
+}

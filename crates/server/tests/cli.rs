@@ -235,7 +235,7 @@ async fn the_readme_walkthrough_runs_as_written() {
             block.trim().strip_prefix("```sh").and_then(|s| s.strip_suffix("```")).expect("one sh block")
         })
         .collect();
-    assert_eq!(blocks.len(), 2, "the API and the connection walkthroughs");
+    assert_eq!(blocks.len(), 3, "the API, connection and diagnosis walkthroughs");
     let script = blocks.join("\n");
 
     let dir = tempfile::tempdir().unwrap();
@@ -263,6 +263,11 @@ async fn the_readme_walkthrough_runs_as_written() {
     assert!(out.contains(r#"{"status":"connected","external_account":{"id":"#), "{out}");
     assert!(out.contains(r#""headers":{"xero-tenant-id":"#), "{out}");
     assert!(out.contains(r#"["connection.created","connection.connected"]"#), "{out}");
+    assert!(out.contains(r#"{"ok":true}"#), "{out}");
+    assert!(out.contains(r#"{"http_status":403,"category":"insufficient_permission","action":"#), "{out}");
+    assert!(out.contains("Standard or Adviser"), "{out}");
+    assert!(out.contains("\"Demo Company"), "the proxied Organisation: {out}");
+    assert!(out.contains(r#""minute""#), "{out}");
     assert!(hub.terminate().success());
 }
 

@@ -219,6 +219,8 @@ pub trait Alerts: Send + Sync {
     async fn connection_counts(&self) -> Result<Vec<(String, String, i64)>>;
     /// Pending webhook deliveries and pending emails.
     async fn outbox_depth(&self) -> Result<(i64, i64)>;
+    /// Forgets finished deliveries and emails created before `before`: (deliveries, emails).
+    async fn purge_outbox(&self, before: Timestamp) -> Result<(u64, u64)>;
 }
 
 macro_rules! alert_queries {
@@ -615,6 +617,21 @@ macro_rules! alert_queries {
                 let emails: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM email_outbox WHERE status = 'pending'")
                     .fetch_one(&self.pool)
                     .await?;
+                Ok((deliveries, emails))
+            }
+
+            async fn purge_outbox(&self, before: ledgerlink_core::Timestamp) -> $crate::Result<(u64, u64)> {
+                let deliveries =
+                    sqlx::query("DELETE FROM webhook_deliveries WHERE status <> 'pending' AND created_at < $1")
+                        .bind(before.as_millis())
+                        .execute(&self.pool)
+                        .await?
+                        .rows_affected();
+                let emails = sqlx::query("DELETE FROM email_outbox WHERE status <> 'pending' AND created_at < $1")
+                    .bind(before.as_millis())
+                    .execute(&self.pool)
+                    .await?
+                    .rows_affected();
                 Ok((deliveries, emails))
             }
         }
