@@ -201,6 +201,10 @@ pub async fn complete(state: &AppState, params: &CallbackParams) -> Result<Conne
     let detail = serde_json::json!({"external_account": {"id": account.id, "name": account.name}});
     let mut events =
         vec![event(&conn, "connection.connected", ConnectionStatus::Connected.as_str(), Some(detail), state)];
+    // A reconnect that mends a broken connection is also its recovery.
+    if matches!(conn.status.as_str(), "disconnected" | "degraded") {
+        events.push(event(&conn, "connection.recovered", ConnectionStatus::Connected.as_str(), None, state));
+    }
     let mut others_events = Vec::new();
     if !holders.is_empty() {
         let organisation = state

@@ -204,7 +204,8 @@ on_both_backends! {
 
         for c in [&older, &newer] {
             let (_, events) = w.call(Method::GET, &format!("/v1/connections/{}/events", id(c)), None).await;
-            assert!(events["data"].as_array().unwrap().iter().any(|e| e["type"] == "connection.duplicate_detected"));
+            let detected = events["data"].as_array().unwrap().iter().find(|e| e["type"] == "connection.duplicate_detected").cloned().unwrap();
+            assert!(detected["duplicate_of"][0]["organisation_external_id"].is_string(), "{detected}");
         }
 
         // The provider kept only the newer link: the older one's next refresh is refused.
@@ -335,6 +336,13 @@ async fn a_disconnection_emails_the_organisations_users_once_per_incident() {
     let page = reqwest::get(&link).await.unwrap();
     assert_eq!(page.status(), 200, "{}", page.text().await.unwrap());
     assert_eq!(w.connection(id(&xero)).await["status"], "connected");
+    let (_, events) = w.call(Method::GET, &format!("/v1/connections/{}/events", id(&xero)), None).await;
+    let types: Vec<&str> =
+        events["data"].as_array().unwrap().iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert!(
+        types.ends_with(&["connection.reconnect_started", "connection.connected", "connection.recovered"]),
+        "{types:?}"
+    );
     // A tampered link does nothing.
     let tampered = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     let bad = tampered.get(link.replace("sig=", "sig=x")).send().await.unwrap();

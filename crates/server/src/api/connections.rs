@@ -118,6 +118,10 @@ pub struct EventView {
     pub diagnosis: Option<Diagnosis>,
     #[schema(value_type = Option<Object>)]
     pub external_account: Option<serde_json::Value>,
+    /// On `connection.duplicate_detected`: the other organisations' connections.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub duplicate_of: Option<serde_json::Value>,
     pub created_at: String,
 }
 
@@ -368,6 +372,7 @@ impl EventView {
             reason: e.reason,
             diagnosis: serde_json::from_value(detail["diagnosis"].clone()).ok(),
             external_account: detail.get("external_account").cloned(),
+            duplicate_of: detail.get("duplicate_of").cloned(),
             created_at: e.created_at.to_rfc3339(),
         }
     }
