@@ -236,6 +236,14 @@ macro_rules! common_queries {
 
             async fn delete_organisation(&self, tenant_id: &str, id: &str) -> $crate::Result<bool> {
                 let mut tx = self.pool.begin().await?;
+                sqlx::query(
+                    "DELETE FROM email_outbox WHERE status = 'pending' AND connection_id IN
+                        (SELECT id FROM connections WHERE tenant_id = $1 AND organisation_id = $2)",
+                )
+                .bind(tenant_id)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
                 sqlx::query("DELETE FROM organisation_users WHERE tenant_id = $1 AND organisation_id = $2")
                     .bind(tenant_id)
                     .bind(id)
@@ -378,6 +386,11 @@ macro_rules! common_queries {
 
             async fn delete_connection(&self, tenant_id: &str, id: &str) -> $crate::Result<bool> {
                 let mut tx = self.pool.begin().await?;
+                // Emails not sent yet would be about a connection that no longer exists.
+                sqlx::query("DELETE FROM email_outbox WHERE connection_id = $1 AND status = 'pending'")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
                 for table in ["oauth_states", "connection_events"] {
                     sqlx::query(&format!("DELETE FROM {table} WHERE connection_id = $1"))
                         .bind(id)
@@ -429,9 +442,9 @@ macro_rules! common_queries {
                         "INSERT INTO connections (id, tenant_id, organisation_id, provider, status, reason, status_since,
                             external_account_id, external_account_name, last_error, redirect_url, access_token,
                             access_issued_at, access_expires_at, refresh_token, refresh_token_obtained_at, scope,
-                            token_version, next_refresh_at, failures, created_at, updated_at, connected_at)
+                            token_version, next_refresh_at, failures, created_at, updated_at, connected_at, linked_at)
                          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,
-                            $20, $21, $22, $23)",
+                            $20, $21, $22, $23, $24)",
                     )
                     .bind(&c.id)
                     .bind(&c.tenant_id)
@@ -456,6 +469,7 @@ macro_rules! common_queries {
                     .bind(c.created_at.as_millis())
                     .bind(c.updated_at.as_millis())
                     .bind(c.connected_at.map(|t| t.as_millis()))
+                    .bind(c.linked_at.map(|t| t.as_millis()))
                     .execute(&mut *tx)
                     .await?;
                 }

@@ -159,6 +159,9 @@ pub trait Alerts: Send + Sync {
     async fn delete_subscription(&self, tenant_id: &str, id: &str) -> Result<bool>;
     /// Disables a subscription; false when it already was (or is gone).
     async fn disable_subscription(&self, id: &str, now: Timestamp, reason: &str) -> Result<bool>;
+    /// Enables a disabled subscription again: its failed deliveries are retried from the start
+    /// of the schedule, its waiting ones go out now. False if it is not disabled (or not found).
+    async fn enable_subscription(&self, tenant_id: &str, id: &str, now: Timestamp) -> Result<bool>;
 
     /// Adds deliveries; one that exists for the same subscription and event is left alone.
     async fn enqueue_deliveries(&self, deliveries: &[Delivery]) -> Result<()>;
@@ -391,6 +394,37 @@ macro_rules! alert_queries {
                 Ok(result.rows_affected() == 1)
             }
 
+            async fn enable_subscription(
+                &self,
+                tenant_id: &str,
+                id: &str,
+                now: ledgerlink_core::Timestamp,
+            ) -> $crate::Result<bool> {
+                let mut tx = self.pool.begin().await?;
+                let enabled = sqlx::query(
+                    "UPDATE webhook_subscriptions SET disabled_at = NULL, disabled_reason = NULL
+                     WHERE tenant_id = $1 AND id = $2 AND disabled_at IS NOT NULL",
+                )
+                .bind(tenant_id)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                    == 1;
+                if enabled {
+                    sqlx::query(
+                        "UPDATE webhook_deliveries SET status = 'pending', attempts = 0, next_attempt_at = $2
+                         WHERE subscription_id = $1 AND status IN ('pending', 'failed')",
+                    )
+                    .bind(id)
+                    .bind(now.as_millis())
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+                Ok(enabled)
+            }
+
             async fn enqueue_deliveries(&self, deliveries: &[$crate::outbox::Delivery]) -> $crate::Result<()> {
                 let mut tx = self.pool.begin().await?;
                 for delivery in deliveries {
@@ -557,7 +591,7 @@ macro_rules! alert_queries {
                 let rows: Vec<LinkedRow> = sqlx::query_as(concat!(
                     linked_columns!(),
                     " WHERE c.tenant_id = $1 AND c.provider = $2 AND c.external_account_id = $3 AND c.id <> $4
-                     ORDER BY c.linked_at, c.id"
+                     ORDER BY c.linked_at IS NULL, c.linked_at, c.id"
                 ))
                 .bind(tenant_id)
                 .bind(provider)
@@ -575,7 +609,7 @@ macro_rules! alert_queries {
                         SELECT provider, external_account_id FROM connections
                         WHERE tenant_id = $1 AND external_account_id IS NOT NULL
                         GROUP BY provider, external_account_id HAVING COUNT(DISTINCT organisation_id) > 1)
-                     ORDER BY c.provider, c.external_account_id, c.linked_at, c.id"
+                     ORDER BY c.provider, c.external_account_id, c.linked_at IS NULL, c.linked_at, c.id"
                 ))
                 .bind(tenant_id)
                 .fetch_all(&self.pool)
@@ -611,7 +645,10 @@ macro_rules! alert_queries {
 
             async fn outbox_depth(&self) -> $crate::Result<(i64, i64)> {
                 let deliveries: i64 =
-                    sqlx::query_scalar("SELECT COUNT(*) FROM webhook_deliveries WHERE status = 'pending'")
+                    sqlx::query_scalar(
+                        "SELECT COUNT(*) FROM webhook_deliveries WHERE status = 'pending'
+                           AND subscription_id IN (SELECT id FROM webhook_subscriptions WHERE disabled_at IS NULL)",
+                    )
                         .fetch_one(&self.pool)
                         .await?;
                 let emails: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM email_outbox WHERE status = 'pending'")

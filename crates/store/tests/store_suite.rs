@@ -5,8 +5,9 @@ use std::sync::Arc;
 
 use ledgerlink_core::{Timestamp, id};
 use ledgerlink_store::{
-    ConnectOptions, Connection, ConnectionChange, ConnectionFilter, DatabaseUrl, Event, Guard, OAuthState,
-    Organisation, Store, StoreError, Tenant, TokenWrite, User,
+    ConnectOptions, Connection, ConnectionChange, ConnectionFilter, DatabaseUrl, Delivery, DeliveryAttempt,
+    Dispatch, Event, Guard, LinkedConnection, OAuthState, Organisation, OutboxEmail, PendingChange, Store,
+    StoreError, Tenant, TokenWrite, User, WebhookSubscription,
 };
 
 struct Fixture {
@@ -152,6 +153,87 @@ async fn org_of(store: &dyn Store) -> Organisation {
     let org = organisation(&acme, "Harbour Bakery", None);
     store.create_organisation(&org).await.unwrap();
     org
+}
+
+/// Sets the connection's status at `now` through `apply_changes`, linking `account` when given.
+async fn set_status(store: &dyn Store, c: &Connection, status: &str, account: Option<&str>, now: Timestamp) {
+    let mut change = ConnectionChange::keep(c, now);
+    change.status = status.into();
+    change.external_account = account.map(|a| (a.into(), Some(format!("Books {a}"))));
+    let batch = [PendingChange { id: &c.id, guard: Guard::Any, change: &change, events: &[] }];
+    assert_eq!(store.apply_changes(&batch).await.unwrap(), vec![true]);
+}
+
+async fn subscription(store: &dyn Store, tenant_id: &str, url: &str) -> WebhookSubscription {
+    let s = WebhookSubscription {
+        id: id::generate("whs", T0.as_millis()),
+        tenant_id: tenant_id.into(),
+        url: url.into(),
+        events: None,
+        secret: "sealed-whsec".into(),
+        created_at: T0,
+        disabled_at: None,
+        disabled_reason: None,
+    };
+    store.create_subscription(&s).await.unwrap();
+    s
+}
+
+/// A delivery of a fresh event to `sub`, due at `T0`.
+fn delivery(sub: &WebhookSubscription, ordering_key: &str, seq: i64) -> Delivery {
+    let event_id = id::generate("evt", T0.as_millis());
+    let payload = format!("{{\"seq\":{seq}}}");
+    Delivery::new(&sub.id, &sub.tenant_id, &event_id, "connection.degraded", (ordering_key, seq), payload, T0)
+}
+
+/// The outcome of an attempt at `now`: delivered, or answered 503 and retried at `retry_at`.
+fn attempt(now: Timestamp, attempts: i64, retry_at: Option<Timestamp>) -> DeliveryAttempt {
+    DeliveryAttempt {
+        status: if retry_at.is_some() { "pending" } else { "delivered" }.into(),
+        attempts,
+        next_attempt_at: retry_at,
+        attempted_at: now,
+        last_status: Some(if retry_at.is_some() { 503 } else { 200 }),
+        last_error: retry_at.map(|_| "HTTP 503".into()),
+    }
+}
+
+/// Claims due deliveries for `instance` at `now`, leased until `until`; their ids, sorted.
+async fn claim_ids(store: &dyn Store, instance: &str, now: Timestamp, until: Timestamp) -> Vec<String> {
+    let mut ids: Vec<String> =
+        store.claim_deliveries(instance, now, until, 10).await.unwrap().into_iter().map(|d| d.id).collect();
+    ids.sort();
+    ids
+}
+
+fn email(c: &Connection, event_id: &str, subject: &str) -> OutboxEmail {
+    OutboxEmail {
+        id: id::generate("eml", T0.as_millis()),
+        tenant_id: c.tenant_id.clone(),
+        connection_id: c.id.clone(),
+        event_id: event_id.into(),
+        recipients: r#"[{"name":"Ana Lima","email":"ana@example.com"}]"#.into(),
+        subject: subject.into(),
+        body: "Please reconnect.".into(),
+        status: "pending".into(),
+        attempts: 0,
+        next_attempt_at: Some(T0),
+        last_error: None,
+        created_at: T0,
+        sent_at: None,
+    }
+}
+
+/// Claims due emails for `instance` at `now`, leased until `until`; their ids, sorted.
+async fn claim_email_ids(store: &dyn Store, instance: &str, now: Timestamp, until: Timestamp) -> Vec<String> {
+    let mut ids: Vec<String> =
+        store.claim_emails(instance, now, until, 10).await.unwrap().into_iter().map(|m| m.id).collect();
+    ids.sort();
+    ids
+}
+
+async fn degraded_ids(store: &dyn Store, cutoff: Timestamp) -> Vec<String> {
+    store.degraded_unalerted(cutoff, 10).await.unwrap().into_iter().map(|c| c.id).collect()
 }
 
 on_both_backends! {
@@ -473,6 +555,395 @@ on_both_backends! {
         f.store.close().await;
         let reopened = ledgerlink_store::connect(&f.url, &ConnectOptions::default()).await.unwrap();
         assert_eq!(reopened.organisation(&acme.id, &org.id).await.unwrap(), Some(org));
+    }
+
+    async fn each_event_is_dispatched_once_even_when_two_instances_race(f: Fixture) {
+        let org = org_of(&*f.store).await;
+        let c = connection(&*f.store, &org, "xero").await;
+        let created = f.store.list_events(&org.tenant_id, &c.id, None, 1).await.unwrap().remove(0);
+        let (a, b) = (event(&c, "connection.a", at(1)), event(&c, "connection.b", at(2)));
+        f.store.insert_events(&[a.clone(), b.clone()]).await.unwrap();
+        let connected = event(&c, "connection.connected", at(3));
+        let change = connect(at(3), at(60_000), "r1");
+        let events = [connected.clone()];
+        let batch = [PendingChange { id: &c.id, guard: Guard::Any, change: &change, events: &events }];
+        assert_eq!(f.store.apply_changes(&batch).await.unwrap(), vec![true]);
+
+        let undispatched = f.store.undispatched_events(10).await.unwrap();
+        assert!(undispatched.windows(2).all(|w| w[0].0 < w[1].0), "{undispatched:?}");
+        let events: Vec<Event> = undispatched.into_iter().map(|(_, e)| e).collect();
+        assert_eq!(events, [created.clone(), a.clone(), b.clone(), connected.clone()]);
+        assert_eq!(f.store.undispatched_events(2).await.unwrap().len(), 2);
+
+        let first = subscription(&*f.store, &org.tenant_id, "https://a.example/hook").await;
+        let second = subscription(&*f.store, &org.tenant_id, "https://b.example/hook").await;
+        let fan_out = |e: &Event, sub: &WebhookSubscription, subject: &str| Dispatch {
+            event_id: e.id.clone(),
+            deliveries: vec![Delivery::new(
+                &sub.id,
+                &sub.tenant_id,
+                &e.id,
+                &e.kind,
+                (c.id.as_str(), 1),
+                "{}".into(),
+                at(10),
+            )],
+            email: Some(email(&c, &e.id, subject)),
+        };
+        let on = |sub: &WebhookSubscription| {
+            let store = f.store.clone();
+            let (tenant_id, sub_id) = (org.tenant_id.clone(), sub.id.clone());
+            async move { store.list_deliveries(&tenant_id, &sub_id, None, 10).await.unwrap() }
+        };
+        let from_a = [fan_out(&created, &first, "from hub-a")];
+        assert_eq!(f.store.commit_dispatch(at(10), &from_a).await.unwrap(), [created.id.as_str()]);
+        // hub-b read the same event before hub-a marked it: its whole fan-out is dropped.
+        let from_b = [fan_out(&created, &second, "from hub-b")];
+        assert!(f.store.commit_dispatch(at(11), &from_b).await.unwrap().is_empty());
+        assert_eq!(on(&first).await.len(), 1);
+        assert!(on(&second).await.is_empty());
+        let emails = f.store.emails_of_connection(&org.tenant_id, &c.id).await.unwrap();
+        assert_eq!(emails.iter().map(|m| m.subject.as_str()).collect::<Vec<_>>(), ["from hub-a"]);
+        // The same event twice in one batch is marked once.
+        let twice = [fan_out(&a, &first, "a"), fan_out(&a, &second, "a again")];
+        assert_eq!(f.store.commit_dispatch(at(12), &twice).await.unwrap(), [a.id.as_str()]);
+        assert!(on(&second).await.is_empty());
+
+        // Two instances commit the same event at the same moment: exactly one fan-out lands.
+        let (to_first, to_second) = ([fan_out(&b, &first, "b")], [fan_out(&b, &second, "b")]);
+        let (x, y) = tokio::join!(
+            f.store.commit_dispatch(at(13), &to_first),
+            f.store.commit_dispatch(at(13), &to_second)
+        );
+        let (x, y) = (x.unwrap(), y.unwrap());
+        assert_eq!(x.len() + y.len(), 1, "{x:?} {y:?}");
+        let winner = if x.is_empty() { &second } else { &first };
+        let mut landed = on(&first).await;
+        landed.extend(on(&second).await);
+        let of_b: Vec<&Delivery> = landed.iter().filter(|d| d.event_id == b.id).collect();
+        assert_eq!(of_b.len(), 1);
+        assert_eq!(of_b[0].subscription_id, winner.id);
+
+        let unknown = Dispatch { event_id: "evt_unknown".into(), ..Default::default() };
+        assert!(f.store.commit_dispatch(at(14), &[unknown]).await.unwrap().is_empty());
+        let left = f.store.undispatched_events(10).await.unwrap();
+        assert_eq!(left.into_iter().map(|(_, e)| e.id).collect::<Vec<_>>(), [connected.id.as_str()]);
+        let nothing = Dispatch { event_id: connected.id.clone(), ..Default::default() };
+        assert_eq!(f.store.commit_dispatch(at(15), &[nothing]).await.unwrap(), [connected.id.as_str()]);
+        assert!(f.store.undispatched_events(10).await.unwrap().is_empty());
+        assert_eq!(f.store.outbox_depth().await.unwrap(), (3, 3));
+    }
+
+    async fn deliveries_for_one_connection_go_out_one_at_a_time_in_event_order(f: Fixture) {
+        let org = org_of(&*f.store).await;
+        let sub = subscription(&*f.store, &org.tenant_id, "https://a.example/hook").await;
+        let [d1, d2, d3] = [1, 2, 3].map(|seq| delivery(&sub, "con_a", seq));
+        let other = delivery(&sub, "con_b", 7);
+        // A key whose head is not due yet: it holds back the rest of its key.
+        let mut later = delivery(&sub, "con_c", 4);
+        later.next_attempt_at = Some(at(100_000));
+        let behind_later = delivery(&sub, "con_c", 5);
+        // Enqueued out of order: the sequence number decides, not arrival.
+        let all = [d3.clone(), behind_later.clone(), other.clone(), d2.clone(), later.clone(), d1.clone()];
+        f.store.enqueue_deliveries(&all).await.unwrap();
+
+        let mut heads = f.store.claim_deliveries("hub-a", at(1_000), at(31_000), 10).await.unwrap();
+        heads.sort_by_key(|d| d.event_seq);
+        assert_eq!(heads, [d1.clone(), other.clone()], "only the due head of each key");
+        // Leased by hub-a: hub-b gets nothing, not even what waits behind the leased heads,
+        // and cannot record an attempt.
+        assert!(claim_ids(&*f.store, "hub-b", at(2_000), at(32_000)).await.is_empty());
+        assert!(!f.store.finish_delivery("hub-b", &d1.id, &attempt(at(2_000), 1, None)).await.unwrap());
+        assert!(f.store.finish_delivery("hub-a", &d1.id, &attempt(at(2_000), 1, None)).await.unwrap());
+        assert!(f.store.finish_delivery("hub-a", &other.id, &attempt(at(2_000), 1, None)).await.unwrap());
+        let late = attempt(at(2_001), 2, None);
+        assert!(!f.store.finish_delivery("hub-a", &d1.id, &late).await.unwrap(), "released with the result");
+        assert_eq!(claim_ids(&*f.store, "hub-a", at(3_000), at(33_000)).await, [d2.id.as_str()]);
+
+        // d2 gets a 503 and is retried at 60 s: not claimed before, and d3 waits behind it.
+        let unavailable = attempt(at(4_000), 1, Some(at(60_000)));
+        assert!(f.store.finish_delivery("hub-a", &d2.id, &unavailable).await.unwrap());
+        assert!(claim_ids(&*f.store, "hub-a", at(59_999), at(89_999)).await.is_empty());
+        assert_eq!(claim_ids(&*f.store, "hub-a", at(60_000), at(90_000)).await, [d2.id.as_str()]);
+        // hub-a stalls: its lease holds until 90 s; then hub-b takes over and hub-a's late result is refused.
+        assert!(claim_ids(&*f.store, "hub-b", at(90_000), at(120_000)).await.is_empty());
+        assert_eq!(claim_ids(&*f.store, "hub-b", at(90_001), at(120_001)).await, [d2.id.as_str()]);
+        assert!(!f.store.finish_delivery("hub-a", &d2.id, &attempt(at(90_002), 2, None)).await.unwrap());
+        assert!(f.store.finish_delivery("hub-b", &d2.id, &attempt(at(90_003), 2, None)).await.unwrap());
+        assert_eq!(claim_ids(&*f.store, "hub-b", at(90_004), at(120_004)).await, [d3.id.as_str()]);
+        assert_eq!(claim_ids(&*f.store, "hub-b", at(100_000), at(130_000)).await, [later.id.clone()]);
+
+        let log = f.store.list_deliveries(&org.tenant_id, &sub.id, None, 10).await.unwrap();
+        let stored = log.iter().find(|d| d.id == d2.id).unwrap();
+        assert_eq!(stored.status, "delivered");
+        assert_eq!((stored.attempts, stored.last_status, stored.last_error.as_deref()), (2, Some(200), None));
+        assert_eq!((stored.last_attempt_at, stored.delivered_at), (Some(at(90_003)), Some(at(90_003))));
+        let pending = log.iter().filter(|d| d.status == "pending").count();
+        assert_eq!(pending, 3, "d3, later and the one behind it");
+    }
+
+    async fn a_disabled_subscription_gets_nothing_and_disabling_it_again_reports_false(f: Fixture) {
+        let org = org_of(&*f.store).await;
+        let on = subscription(&*f.store, &org.tenant_id, "https://on.example/hook").await;
+        let off = subscription(&*f.store, &org.tenant_id, "https://off.example/hook").await;
+        let (to_on, to_off) = (delivery(&on, "con_a", 1), delivery(&off, "con_a", 1));
+        f.store.enqueue_deliveries(&[to_on.clone(), to_off.clone()]).await.unwrap();
+        assert!(f.store.disable_subscription(&off.id, at(500), "failing for 5 days").await.unwrap());
+        assert!(!f.store.disable_subscription(&off.id, at(600), "again").await.unwrap());
+        assert!(!f.store.disable_subscription("whs_gone", at(600), "gone").await.unwrap());
+        let stored = f.store.subscription(&org.tenant_id, &off.id).await.unwrap().unwrap();
+        assert_eq!(stored.disabled_at, Some(at(500)), "the first disable stands");
+        assert_eq!(stored.disabled_reason.as_deref(), Some("failing for 5 days"));
+        assert_eq!(f.store.active_subscriptions(&org.tenant_id).await.unwrap(), std::slice::from_ref(&on));
+        let listed = f.store.list_subscriptions(&org.tenant_id, None, 10).await.unwrap();
+        assert_eq!(listed.len(), 2, "still listed");
+        assert_eq!(claim_ids(&*f.store, "hub-a", at(1_000), at(31_000)).await, [to_on.id.as_str()]);
+        assert!(f.store.finish_delivery("hub-a", &to_on.id, &attempt(at(2_000), 1, None)).await.unwrap());
+        assert!(claim_ids(&*f.store, "hub-a", at(40_000), at(70_000)).await.is_empty(), "however late");
+    }
+
+    async fn deleting_a_subscription_removes_its_deliveries_and_only_its_tenant_may(f: Fixture) {
+        let org = org_of(&*f.store).await;
+        let other = tenant(&*f.store, "Other").await;
+        let gone = subscription(&*f.store, &org.tenant_id, "https://gone.example/hook").await;
+        let kept = subscription(&*f.store, &org.tenant_id, "https://kept.example/hook").await;
+        let deliveries =
+            [delivery(&gone, "con_a", 1), delivery(&gone, "con_a", 2), delivery(&kept, "con_a", 1)];
+        f.store.enqueue_deliveries(&deliveries).await.unwrap();
+        assert_eq!(f.store.outbox_depth().await.unwrap(), (3, 0));
+        assert!(!f.store.delete_subscription(&other.id, &gone.id).await.unwrap());
+        assert_eq!(f.store.list_deliveries(&org.tenant_id, &gone.id, None, 10).await.unwrap().len(), 2);
+        assert!(f.store.delete_subscription(&org.tenant_id, &gone.id).await.unwrap());
+        assert!(!f.store.delete_subscription(&org.tenant_id, &gone.id).await.unwrap());
+        assert_eq!(f.store.subscription(&org.tenant_id, &gone.id).await.unwrap(), None);
+        assert!(f.store.list_deliveries(&org.tenant_id, &gone.id, None, 10).await.unwrap().is_empty());
+        let left = f.store.list_deliveries(&org.tenant_id, &kept.id, None, 10).await.unwrap();
+        assert_eq!(left, [deliveries[2].clone()]);
+        assert_eq!(f.store.outbox_depth().await.unwrap(), (1, 0));
+    }
+
+    async fn a_delivery_is_enqueued_once_per_event_and_listed_by_id_to_its_tenant_only(f: Fixture) {
+        let org = org_of(&*f.store).await;
+        let other = tenant(&*f.store, "Other").await;
+        let sub = subscription(&*f.store, &org.tenant_id, "https://a.example/hook").await;
+        let theirs = subscription(&*f.store, &other.id, "https://other.example/hook").await;
+        let first = delivery(&sub, "con_a", 1);
+        let mut again = delivery(&sub, "con_a", 1);
+        again.event_id = first.event_id.clone();
+        again.payload = "{\"second\":true}".into();
+        f.store.enqueue_deliveries(std::slice::from_ref(&first)).await.unwrap();
+        f.store.enqueue_deliveries(&[again]).await.unwrap();
+        let listed = f.store.list_deliveries(&org.tenant_id, &sub.id, None, 10).await.unwrap();
+        assert_eq!(listed, std::slice::from_ref(&first), "the first one stands");
+
+        let more: Vec<Delivery> = (2..=5).map(|seq| delivery(&sub, "con_a", seq)).collect();
+        f.store.enqueue_deliveries(&more).await.unwrap();
+        f.store.enqueue_deliveries(&[delivery(&theirs, "con_z", 1)]).await.unwrap();
+        let mut ids: Vec<String> = more.iter().map(|d| d.id.clone()).chain([first.id.clone()]).collect();
+        ids.sort();
+        let mut seen = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let page = f.store.list_deliveries(&org.tenant_id, &sub.id, after.as_deref(), 2).await.unwrap();
+            if page.is_empty() {
+                break;
+            }
+            assert!(page.len() <= 2);
+            after = page.last().map(|d| d.id.clone());
+            seen.extend(page.into_iter().map(|d| d.id));
+        }
+        assert_eq!(seen, ids);
+
+        // Another tenant sees neither the subscription nor its log, even knowing their ids.
+        assert!(f.store.list_deliveries(&other.id, &sub.id, None, 10).await.unwrap().is_empty());
+        assert!(f.store.list_deliveries(&org.tenant_id, &theirs.id, None, 10).await.unwrap().is_empty());
+        assert_eq!(f.store.subscription(&other.id, &sub.id).await.unwrap(), None);
+        let ours = f.store.list_subscriptions(&org.tenant_id, None, 10).await.unwrap();
+        assert_eq!(ours, std::slice::from_ref(&sub));
+        assert_eq!(f.store.active_subscriptions(&other.id).await.unwrap(), std::slice::from_ref(&theirs));
+    }
+
+    async fn one_email_goes_out_per_incident_under_a_lease(f: Fixture) {
+        let org = org_of(&*f.store).await;
+        let c = connection(&*f.store, &org, "xero").await;
+        let myob = connection(&*f.store, &org, "myob").await;
+        let opened = event(&c, "connection.degraded", at(1_000));
+        let reminder = event(&c, "connection.still_degraded", at(2_000));
+        let elsewhere = event(&myob, "connection.degraded", at(1_000));
+        f.store.insert_events(&[opened.clone(), reminder.clone(), elsewhere.clone()]).await.unwrap();
+        let dispatch = |e: &Event, m: &OutboxEmail| Dispatch {
+            event_id: e.id.clone(),
+            deliveries: vec![],
+            email: Some(m.clone()),
+        };
+        let incident = email(&c, &opened.id, "Xero needs reconnecting");
+        let myob_email = email(&myob, &elsewhere.id, "MYOB needs reconnecting");
+        let batch = [dispatch(&opened, &incident), dispatch(&elsewhere, &myob_email)];
+        assert_eq!(f.store.commit_dispatch(at(3_000), &batch).await.unwrap().len(), 2);
+        // The reminder belongs to the incident already mailed: its email is ignored.
+        let second = dispatch(&reminder, &email(&c, &opened.id, "Still broken"));
+        assert_eq!(f.store.commit_dispatch(at(3_000), &[second]).await.unwrap(), [reminder.id.as_str()]);
+        let emails = f.store.emails_of_connection(&org.tenant_id, &c.id).await.unwrap();
+        assert_eq!(emails, std::slice::from_ref(&incident));
+        assert!(f.store.emails_of_connection("ten_other", &c.id).await.unwrap().is_empty());
+        assert_eq!(f.store.outbox_depth().await.unwrap(), (0, 2));
+
+        let mut both = vec![incident.id.clone(), myob_email.id.clone()];
+        both.sort();
+        assert_eq!(claim_email_ids(&*f.store, "hub-a", at(3_000), at(33_000)).await, both);
+        assert!(claim_email_ids(&*f.store, "hub-b", at(4_000), at(34_000)).await.is_empty());
+        let sent = Some(at(4_000));
+        assert!(!f.store.finish_email("hub-b", &incident.id, "sent", 1, None, None, sent).await.unwrap());
+        // The mail server says "try later": retried at 60 s.
+        let retry = Some(at(60_000));
+        let busy = Some("421 busy");
+        assert!(f.store.finish_email("hub-a", &incident.id, "pending", 1, retry, busy, None).await.unwrap());
+        assert!(f.store.finish_email("hub-a", &myob_email.id, "sent", 1, None, None, sent).await.unwrap());
+        assert_eq!(f.store.outbox_depth().await.unwrap(), (0, 1));
+        assert!(claim_email_ids(&*f.store, "hub-a", at(59_999), at(89_999)).await.is_empty());
+        assert_eq!(claim_email_ids(&*f.store, "hub-b", at(60_000), at(90_000)).await, [incident.id.as_str()]);
+        assert!(claim_email_ids(&*f.store, "hub-a", at(90_000), at(120_000)).await.is_empty(), "hub-b's");
+        let taken_over = claim_email_ids(&*f.store, "hub-a", at(90_001), at(120_001)).await;
+        assert_eq!(taken_over, [incident.id.as_str()]);
+        let (sent_b, sent_a) = (Some(at(90_002)), Some(at(90_003)));
+        assert!(!f.store.finish_email("hub-b", &incident.id, "sent", 2, None, None, sent_b).await.unwrap());
+        assert!(f.store.finish_email("hub-a", &incident.id, "sent", 2, None, None, sent_a).await.unwrap());
+        let stored = f.store.emails_of_connection(&org.tenant_id, &c.id).await.unwrap().remove(0);
+        assert_eq!((stored.status.as_str(), stored.attempts, stored.sent_at), ("sent", 2, Some(at(90_003))));
+        assert_eq!(stored.last_error, None);
+        assert_eq!(f.store.outbox_depth().await.unwrap(), (0, 0));
+        assert_eq!(f.store.emails_of_connection(&org.tenant_id, &myob.id).await.unwrap()[0].status, "sent");
+    }
+
+    async fn an_account_linked_by_two_organisations_is_a_duplicate_listed_in_link_order(f: Fixture) {
+        let acme = tenant(&*f.store, "Acme").await;
+        let bakery = organisation(&acme, "Harbour Bakery", Some("cld-1"));
+        let cafe = organisation(&acme, "Café Müller", None);
+        let other = tenant(&*f.store, "Other").await;
+        let stranger = organisation(&other, "Stranger Ltd", None);
+        for org in [&bakery, &cafe, &stranger] {
+            f.store.create_organisation(org).await.unwrap();
+        }
+        let bakery_xero = connection(&*f.store, &bakery, "xero").await;
+        let cafe_xero = connection(&*f.store, &cafe, "xero").await;
+        let stranger_xero = connection(&*f.store, &stranger, "xero").await;
+        // Two connections of one organisation to one account are not a duplicate, and the same
+        // account id at another provider is another account.
+        let bakery_a = connection(&*f.store, &bakery, "xero").await;
+        let bakery_b = connection(&*f.store, &bakery, "xero").await;
+        let cafe_myob = connection(&*f.store, &cafe, "myob").await;
+        set_status(&*f.store, &stranger_xero, "connected", Some("acct-1"), at(1_000)).await;
+        set_status(&*f.store, &cafe_xero, "connected", Some("acct-1"), at(2_000)).await;
+        set_status(&*f.store, &bakery_a, "connected", Some("acct-2"), at(3_000)).await;
+        set_status(&*f.store, &bakery_b, "connected", Some("acct-2"), at(4_000)).await;
+        set_status(&*f.store, &bakery_xero, "connected", Some("acct-1"), at(5_000)).await;
+        set_status(&*f.store, &cafe_myob, "connected", Some("acct-2"), at(6_000)).await;
+        let ids = |rows: Vec<LinkedConnection>| rows.into_iter().map(|r| r.connection_id).collect::<Vec<_>>();
+
+        let dupes = f.store.duplicates(&acme.id).await.unwrap();
+        assert_eq!(ids(dupes.clone()), [cafe_xero.id.clone(), bakery_xero.id.clone()], "in link order");
+        let expected = LinkedConnection {
+            connection_id: bakery_xero.id.clone(),
+            organisation_id: bakery.id.clone(),
+            organisation_name: "Harbour Bakery".into(),
+            organisation_external_id: Some("cld-1".into()),
+            provider: "xero".into(),
+            external_account_id: "acct-1".into(),
+            external_account_name: Some("Books acct-1".into()),
+            status: "connected".into(),
+            linked_at: Some(at(5_000)),
+        };
+        assert_eq!(dupes[1], expected);
+        assert!(f.store.duplicates(&other.id).await.unwrap().is_empty(), "only one of its organisations");
+        let elsewhere = f.store.linked_elsewhere(&acme.id, "xero", "acct-1", &bakery_xero.id).await.unwrap();
+        assert_eq!(ids(elsewhere), [cafe_xero.id.as_str()], "never another tenant's connection");
+        let own = f.store.linked_elsewhere(&acme.id, "xero", "acct-2", &bakery_a.id).await.unwrap();
+        assert_eq!(ids(own), [bakery_b.id.as_str()]);
+        assert!(f.store.linked_elsewhere(&acme.id, "quickbooks", "acct-1", "").await.unwrap().is_empty());
+
+        // A later change without an account keeps the link and its time…
+        set_status(&*f.store, &bakery_xero, "degraded", None, at(8_000)).await;
+        let stored = f.store.connection_by_id(&bakery_xero.id).await.unwrap().unwrap();
+        assert_eq!(stored.external_account_id.as_deref(), Some("acct-1"));
+        assert_eq!(stored.linked_at, Some(at(5_000)));
+        // …and linking again moves it: the café is now the later link.
+        set_status(&*f.store, &cafe_xero, "connected", Some("acct-1"), at(9_000)).await;
+        let dupes = f.store.duplicates(&acme.id).await.unwrap();
+        assert_eq!(dupes[0].status, "degraded");
+        assert_eq!(ids(dupes), [bakery_xero.id.clone(), cafe_xero.id.clone()]);
+    }
+
+    async fn a_long_degraded_connection_is_listed_until_a_still_degraded_event_follows(f: Fixture) {
+        let org = org_of(&*f.store).await;
+        let c = connection(&*f.store, &org, "xero").await;
+        let recent = connection(&*f.store, &org, "myob").await;
+        let fine = connection(&*f.store, &org, "quickbooks").await;
+        set_status(&*f.store, &c, "degraded", None, at(1_000)).await;
+        set_status(&*f.store, &recent, "degraded", None, at(50_000)).await;
+        set_status(&*f.store, &fine, "connected", None, at(1_000)).await;
+        assert_eq!(degraded_ids(&*f.store, at(10_000)).await, [c.id.as_str()]);
+        // A reminder from before it degraded, and events of other types since, do not count.
+        let before = event(&c, "connection.still_degraded", at(999));
+        f.store.insert_events(&[before, event(&c, "connection.degraded", at(1_000))]).await.unwrap();
+        assert_eq!(degraded_ids(&*f.store, at(10_000)).await, [c.id.as_str()]);
+        f.store.insert_events(&[event(&c, "connection.still_degraded", at(20_000))]).await.unwrap();
+        assert!(degraded_ids(&*f.store, at(30_000)).await.is_empty());
+        // Staying degraded keeps `status_since`: no second reminder.
+        set_status(&*f.store, &c, "degraded", None, at(25_000)).await;
+        assert_eq!(f.store.connection_by_id(&c.id).await.unwrap().unwrap().status_since, at(1_000));
+        assert!(degraded_ids(&*f.store, at(30_000)).await.is_empty());
+        // Recovering and degrading again opens a new incident.
+        set_status(&*f.store, &c, "connected", None, at(30_000)).await;
+        set_status(&*f.store, &c, "degraded", None, at(40_000)).await;
+        assert_eq!(degraded_ids(&*f.store, at(60_000)).await, [c.id.clone(), recent.id.clone()]);
+        let first = f.store.degraded_unalerted(at(60_000), 1).await.unwrap();
+        assert_eq!(first.into_iter().map(|c| c.id).collect::<Vec<_>>(), [c.id.as_str()]);
+    }
+
+    async fn connection_counts_and_outbox_depth_cover_every_tenant(f: Fixture) {
+        assert!(f.store.connection_counts().await.unwrap().is_empty());
+        assert_eq!(f.store.outbox_depth().await.unwrap(), (0, 0));
+        let org = org_of(&*f.store).await;
+        let other = tenant(&*f.store, "Other").await;
+        let stranger = organisation(&other, "Stranger Ltd", None);
+        f.store.create_organisation(&stranger).await.unwrap();
+        let a = connection(&*f.store, &org, "xero").await;
+        connection(&*f.store, &org, "xero").await;
+        let c = connection(&*f.store, &org, "xero").await;
+        connection(&*f.store, &org, "myob").await;
+        let d = connection(&*f.store, &stranger, "xero").await;
+        set_status(&*f.store, &c, "connected", None, at(1)).await;
+        set_status(&*f.store, &d, "connected", None, at(1)).await;
+        let row = |provider: &str, status: &str, n: i64| (provider.to_string(), status.to_string(), n);
+        let expected = [row("myob", "pending", 1), row("xero", "connected", 2), row("xero", "pending", 2)];
+        assert_eq!(f.store.connection_counts().await.unwrap(), expected);
+
+        let sub = subscription(&*f.store, &org.tenant_id, "https://a.example/hook").await;
+        let theirs = subscription(&*f.store, &other.id, "https://other.example/hook").await;
+        let deliveries =
+            [delivery(&sub, "con_a", 1), delivery(&sub, "con_b", 1), delivery(&theirs, "con_z", 1)];
+        f.store.enqueue_deliveries(&deliveries).await.unwrap();
+        let (on_a, on_d) = (event(&a, "connection.degraded", at(2)), event(&d, "connection.degraded", at(2)));
+        f.store.insert_events(&[on_a.clone(), on_d.clone()]).await.unwrap();
+        let mails = [email(&a, &on_a.id, "A"), email(&d, &on_d.id, "D")];
+        let batch: Vec<Dispatch> = [(&on_a, &mails[0]), (&on_d, &mails[1])]
+            .into_iter()
+            .map(|(e, m)| Dispatch { event_id: e.id.clone(), deliveries: vec![], email: Some(m.clone()) })
+            .collect();
+        f.store.commit_dispatch(at(3), &batch).await.unwrap();
+        assert_eq!(f.store.outbox_depth().await.unwrap(), (3, 2));
+        // Leased rows are still waiting; delivered, failed and sent ones are not.
+        assert_eq!(claim_ids(&*f.store, "hub-a", at(10), at(30_000)).await.len(), 3);
+        assert_eq!(f.store.outbox_depth().await.unwrap(), (3, 2));
+        let delivered = attempt(at(11), 1, None);
+        assert!(f.store.finish_delivery("hub-a", &deliveries[0].id, &delivered).await.unwrap());
+        let gave_up = DeliveryAttempt { status: "failed".into(), ..attempt(at(11), 9, Some(at(11))) };
+        let gave_up = DeliveryAttempt { next_attempt_at: None, ..gave_up };
+        assert!(f.store.finish_delivery("hub-a", &deliveries[1].id, &gave_up).await.unwrap());
+        assert_eq!(claim_email_ids(&*f.store, "hub-a", at(12), at(30_000)).await.len(), 2);
+        let sent = Some(at(13));
+        assert!(f.store.finish_email("hub-a", &mails[0].id, "sent", 1, None, None, sent).await.unwrap());
+        assert_eq!(f.store.outbox_depth().await.unwrap(), (1, 1));
     }
 }
 
