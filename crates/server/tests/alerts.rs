@@ -276,6 +276,16 @@ async fn a_subscription_failing_for_the_whole_schedule_is_disabled_and_says_so()
     assert_eq!(log["data"][0]["attempts"], 10);
     assert_eq!(log["data"][0]["last_status"], 503);
 
+    // Fixed and enabled again: the failed delivery goes out after all.
+    dead.set_down(false);
+    let (status, sub) = w.call(Method::POST, &format!("/v1/webhooks/{dead_id}/enable"), None).await;
+    assert_eq!(status, 200, "{sub}");
+    assert_eq!(sub["status"], "active");
+    w.pump().await;
+    assert_eq!(dead.received().len(), 1);
+    let (status, _) = w.call(Method::POST, &format!("/v1/webhooks/{dead_id}/enable"), None).await;
+    assert_eq!(status, 409);
+
     let got = watcher.received();
     assert_eq!(got.len(), 1, "only the event it subscribed to: {got:?}");
     let event = got[0].json();

@@ -207,6 +207,28 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Enable a disabled subscription again (after fixing the receiver): deliveries that failed
+/// are retried from the start of the schedule, in order.
+#[utoipa::path(post, path = "/v1/webhooks/{id}/enable", tag = "webhooks",
+    responses((status = 200, body = WebhookView), (status = 404, body = ErrorBody),
+        (status = 409, description = "the subscription is not disabled", body = ErrorBody)))]
+pub async fn enable(
+    State(state): State<AppState>,
+    AuthTenant(tenant): AuthTenant,
+    Path(id): Path<String>,
+) -> Result<Json<WebhookView>, ApiError> {
+    let sub = load(&state, &tenant.id, &id).await?;
+    if !state.store.enable_subscription(&tenant.id, &sub.id, state.clock.now()).await? {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "webhook_active",
+            "the subscription is not disabled",
+        ));
+    }
+    tracing::info!(subscription_id = %sub.id, "webhook subscription enabled again");
+    Ok(Json(WebhookView::from_row(load(&state, &tenant.id, &id).await?)))
+}
+
 /// The subscription's delivery log, oldest first: every event sent or waiting, its attempts
 /// and the receiver's last answer.
 #[utoipa::path(get, path = "/v1/webhooks/{id}/deliveries", tag = "webhooks", params(PageParams),
