@@ -18,3 +18,4 @@
 //! with its fake company file (`ledgerlink simulate reckon`) arrive later, with their issues.
 
 pub mod providers;
+pub mod reckon;
