@@ -29,6 +29,8 @@ pub const PUBLISHED: &[&str] = &[
     "connection.recovered",
     "connection.duplicate_detected",
     "connection.authorization_failed",
+    "job.completed",
+    "job.failed",
     "webhook.disabled",
 ];
 
@@ -203,7 +205,7 @@ impl Context {
             },
             "diagnosis": detail.get("diagnosis").cloned().unwrap_or(Value::Null),
         });
-        for extra in ["duplicate_of", "degraded_since", "external_account"] {
+        for extra in ["duplicate_of", "degraded_since", "external_account", "job"] {
             if let Some(value) = detail.get(extra) {
                 data[extra] = value.clone();
             }

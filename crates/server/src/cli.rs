@@ -64,6 +64,38 @@ enum Command {
         #[command(subcommand)]
         which: BenchCommand,
     },
+    /// Simulated clients, to try the hub without the real desktop software.
+    Simulate {
+        #[command(subcommand)]
+        which: SimulateCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum SimulateCommand {
+    /// The Reckon Web Connector on a desktop, with a generated Reckon Accounts company file
+    /// (customers, items, invoices): polls the hub on its schedule, runs the qbXML it is given
+    /// and posts the results, as the real RWC does. Stops on Ctrl-C or SIGTERM.
+    Reckon {
+        /// The hub's endpoint URL (the connection's `webconnector.endpoint_url`).
+        #[arg(long, value_name = "URL")]
+        endpoint: String,
+        /// The connection id (`webconnector.connection_id`).
+        #[arg(long, value_name = "ID")]
+        id: String,
+        /// The username of the connection.
+        #[arg(long, value_name = "USER")]
+        username: String,
+        /// The password of the connection.
+        #[arg(long, value_name = "PASSWORD")]
+        password: String,
+        /// Minutes between scheduled communications, as in the RWC's connection settings.
+        #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=1440))]
+        schedule_minutes: u64,
+        /// Active customers in the generated company file.
+        #[arg(long, default_value_t = 35, value_parser = clap::value_parser!(u64).range(0..=100_000))]
+        customers: u64,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -157,6 +189,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 crate::bench::RefreshBench { connections, concurrency, idle_connections, database_url };
             return crate::bench::refresh(options).await;
         }
+        Command::Simulate {
+            which: SimulateCommand::Reckon { endpoint, id, username, password, schedule_minutes, customers },
+        } => {
+            telemetry::init(cli.log_format.unwrap_or(LogFormat::Text), "info")?;
+            let mut options =
+                ledgerlink_sandbox::reckon::CliOptions::new(endpoint, id, username, password.into());
+            options.schedule_minutes = schedule_minutes;
+            options.customers = customers as usize;
+            let shutdown = CancellationToken::new();
+            tokio::spawn(stop_on_signal(shutdown.clone()));
+            return ledgerlink_sandbox::reckon::run_cli(options, shutdown.cancelled_owned()).await;
+        }
         _ => {}
     }
     let config = Config::load(&sources)?;
@@ -191,7 +235,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             store.close().await;
             Ok(())
         }
-        Command::Config { .. } | Command::Openapi | Command::Bench { .. } => {
+        Command::Config { .. } | Command::Openapi | Command::Bench { .. } | Command::Simulate { .. } => {
             unreachable!("handled before loading the configuration")
         }
     }

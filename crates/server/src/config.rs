@@ -197,6 +197,18 @@ const ALERT_KEYS: &[Key] = &[
         doc: "The reconnect link in alert emails: a URL of your app with {connection_id} and {organisation_id} placeholders. Default: a signed link to the hub itself, {public_url}/reconnect/{connection_id}?…, that starts a new authorisation.",
     },
     Key {
+        path: "webconnector.max_attempts",
+        default: Some("5"),
+        kind: Kind::Integer,
+        doc: "How many times a qbXML job is handed to the Reckon Web Connector (lost answers and errorCode replies count) before it fails with an alert.",
+    },
+    Key {
+        path: "webconnector.max_restarts",
+        default: Some("3"),
+        kind: Kind::Integer,
+        doc: "How many times an iterator query may start over (its iterator became invalid) before the job fails.",
+    },
+    Key {
         path: "webhooks.timeout",
         default: Some("\"15s\""),
         kind: Kind::String,
@@ -348,8 +360,17 @@ pub struct Config {
     pub duplicate_policy: DuplicatePolicy,
     pub alerts: AlertsConfig,
     pub webhooks: WebhooksConfig,
+    pub webconnector: WebConnectorConfig,
     pub smtp: SmtpConfig,
     pub providers: Providers,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebConnectorConfig {
+    #[serde(deserialize_with = "concurrency")]
+    pub max_attempts: usize,
+    pub max_restarts: usize,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
@@ -445,6 +466,7 @@ struct FileConfig {
     duplicate_policy: DuplicatePolicy,
     alerts: AlertsConfig,
     webhooks: WebhooksConfig,
+    webconnector: WebConnectorConfig,
     smtp: SmtpConfig,
     providers: Providers,
 }
@@ -548,6 +570,7 @@ impl FileConfig {
             duplicate_policy: self.duplicate_policy,
             alerts: self.alerts,
             webhooks: self.webhooks,
+            webconnector: self.webconnector,
             smtp: self.smtp,
             providers: self.providers,
         }

@@ -34,11 +34,13 @@ pub mod hub;
 pub mod links;
 pub mod mailer;
 pub mod metrics;
+pub mod passwords;
 pub mod providers;
 pub mod proxy;
 pub mod sandbox;
 pub mod telemetry;
 pub mod tenants;
+pub mod webconnector;
 pub mod webhooks;
 
 pub use config::Config;

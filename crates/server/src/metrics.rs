@@ -22,6 +22,7 @@ pub const COUNTERS: &[(&str, &str)] = &[
         "Requests forwarded by the proxy, by provider and HTTP status class.",
     ),
     ("ledgerlink_connection_tests_total", "Test-connection calls, by provider and result (ok, failed)."),
+    ("ledgerlink_jobs_total", "qbXML jobs finished, by outcome (done, failed)."),
 ];
 
 type Labels = Vec<(&'static str, String)>;

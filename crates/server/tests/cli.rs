@@ -276,7 +276,7 @@ fn migrate_reports_the_schema_version() {
     let dir = tempfile::tempdir().unwrap();
     let output = run_cli(&["migrate", "--data-dir", "data"], &[], dir.path());
     assert!(output.status.success(), "{}", stderr(&output));
-    assert!(stdout(&output).contains("schema version 4"), "{}", stdout(&output));
+    assert!(stdout(&output).contains("schema version 5"), "{}", stdout(&output));
     assert!(dir.path().join("data/ledgerlink.db").exists());
 }
 

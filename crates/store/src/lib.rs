@@ -20,6 +20,7 @@ use async_trait::async_trait;
 use ledgerlink_core::Timestamp;
 
 mod common;
+pub mod jobs;
 pub mod migrate;
 pub mod model;
 pub mod outbox;
@@ -27,6 +28,7 @@ mod postgres;
 mod sqlite;
 pub mod url;
 
+pub use jobs::{Credentials, Job, Jobs};
 pub use model::*;
 pub use outbox::{
     Alerts, Delivery, DeliveryAttempt, Dispatch, LinkedConnection, OutboxEmail, WebhookSubscription,
@@ -90,7 +92,7 @@ pub async fn connect(url: &DatabaseUrl, options: &ConnectOptions) -> Result<Arc<
 
 /// What the hub stores. Methods taking a `tenant_id` never see another tenant's rows.
 #[async_trait]
-pub trait Store: Alerts + Send + Sync + 'static {
+pub trait Store: Alerts + Jobs + Send + Sync + 'static {
     fn backend(&self) -> Backend;
 
     /// Applies pending migrations; returns the versions applied now.

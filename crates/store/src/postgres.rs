@@ -9,6 +9,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgPool};
 
 use crate::common::{claim_returning, common_queries};
+use crate::jobs::job_queries;
 use crate::migrate::{self, CREATE_TABLE};
 use crate::outbox::{alert_queries, linked_columns, subscription_columns};
 use crate::{Backend, ConnectOptions, DatabaseUrl, Result, StoreError};
@@ -99,3 +100,4 @@ fn is_transient(error: &sqlx::Error) -> bool {
 
 common_queries!(PostgresStore, Backend::Postgres, sqlx::postgres::PgRow, "FOR UPDATE SKIP LOCKED");
 alert_queries!(PostgresStore, sqlx::postgres::PgRow, "FOR UPDATE SKIP LOCKED");
+job_queries!(PostgresStore, sqlx::postgres::PgRow);

@@ -14,6 +14,7 @@ use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 use crate::common::{claim_returning, common_queries};
+use crate::jobs::job_queries;
 use crate::migrate::{self, CREATE_TABLE};
 use crate::outbox::{alert_queries, linked_columns, subscription_columns};
 use crate::{Backend, Result, StoreError};
@@ -78,3 +79,4 @@ impl SqliteStore {
 
 common_queries!(SqliteStore, Backend::Sqlite, sqlx::sqlite::SqliteRow, "");
 alert_queries!(SqliteStore, sqlx::sqlite::SqliteRow, "");
+job_queries!(SqliteStore, sqlx::sqlite::SqliteRow);

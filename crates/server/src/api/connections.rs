@@ -22,12 +22,27 @@ use crate::engine::AccessTokenError;
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateConnection {
-    /// `xero`, `quickbooks` or `myob` (OAuth); `acumatica` and `reckon` arrive with their issues.
+    /// `xero`, `quickbooks` or `myob` (OAuth), or `reckon` (the Reckon Web Connector).
     pub provider: String,
-    /// Where to send the user's browser after the provider's consent page, with
+    /// OAuth: where to send the user's browser after the provider's consent page, with
     /// `?connection_id=…&status=…` appended. Without it the hub shows a short page.
     #[serde(default)]
     pub redirect_url: Option<String>,
+    /// `reckon`: the username the user will type into the Reckon Web Connector.
+    #[serde(default)]
+    pub username: Option<String>,
+    /// `reckon`: the password the user will type into the Reckon Web Connector (stored only as
+    /// an argon2 hash).
+    #[serde(default)]
+    pub password: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct WebConnectorView {
+    /// The "Endpoint URL for GET" of the Reckon Web Connector connection.
+    pub endpoint_url: String,
+    /// The RWC's "Connection Id".
+    pub connection_id: String,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -63,6 +78,9 @@ pub struct ConnectionView {
     /// Present on creation and reconnect: where to send the user to authorise.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub authorize_url: Option<String>,
+    /// Reckon: what to enter in the Reckon Web Connector's connection settings.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub webconnector: Option<WebConnectorView>,
 }
 
 impl ConnectionView {
@@ -87,7 +105,19 @@ impl ConnectionView {
             access_token_expires_at: c.access_expires_at.map(|t| t.to_rfc3339()),
             next_refresh_at: c.next_refresh_at.map(|t| t.to_rfc3339()),
             authorize_url: None,
+            webconnector: None,
         }
+    }
+
+    /// Adds what depends on the hub's address: the web connector settings of a Reckon connection.
+    fn with_context(mut self, state: &AppState) -> Self {
+        if self.provider == Provider::Reckon.as_str() {
+            self.webconnector = Some(WebConnectorView {
+                endpoint_url: crate::webconnector::endpoint_url(state),
+                connection_id: self.id.clone(),
+            });
+        }
+        self
     }
 }
 
@@ -173,6 +203,14 @@ pub async fn create(
     let org = org.ok_or_else(|| ApiError::not_found("organisation"))?;
     let provider: Provider =
         body.provider.parse().map_err(|rule| ApiError::invalid(format!("`provider` {rule}")))?;
+    if provider == Provider::Reckon {
+        return create_reckon(&state, &org, body).await;
+    }
+    if body.username.is_some() || body.password.is_some() {
+        return Err(ApiError::invalid(format!(
+            "`username` and `password` are for reckon connections; {provider} connects through OAuth"
+        )));
+    }
     if !provider.is_oauth() {
         return Err(ApiError::invalid(format!(
             "`provider` {provider}: {} connections are not available in this version of the hub yet",
@@ -194,6 +232,42 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(view)))
 }
 
+/// A Reckon connection: the credentials the Reckon Web Connector will send, checked and hashed.
+async fn create_reckon(
+    state: &AppState,
+    org: &ledgerlink_store::Organisation,
+    body: CreateConnection,
+) -> Result<(StatusCode, Json<ConnectionView>), ApiError> {
+    if body.redirect_url.is_some() {
+        return Err(ApiError::invalid("`redirect_url` is for OAuth connections; reckon has no consent page"));
+    }
+    let username = body.username.unwrap_or_default();
+    let username = username.trim();
+    if username.is_empty()
+        || username.chars().count() > 100
+        || username.chars().any(|c| c.is_control() || c == ':')
+    {
+        return Err(ApiError::invalid(
+            "`username` is required for reckon: 1 to 100 characters, without `:` or control characters",
+        ));
+    }
+    let password = body.password.unwrap_or_default();
+    if password.chars().count() < 12
+        || password.chars().count() > 200
+        || password.chars().any(char::is_control)
+    {
+        return Err(ApiError::invalid(
+            "`password` is required for reckon: 12 to 200 characters, without control characters",
+        ));
+    }
+    let secret = crate::passwords::hash(&password).map_err(ApiError::internal)?;
+    let conn = connections::new_connection(state, org, Provider::Reckon, None);
+    let created = connections::event(&conn, "connection.created", &conn.status, None, state);
+    state.store.create_password_connection(&conn, &created, username, &secret).await?;
+    tracing::info!(connection_id = %conn.id, "reckon connection created");
+    Ok((StatusCode::CREATED, Json(ConnectionView::from_row(conn).with_context(state))))
+}
+
 /// Get a connection: its status (green, amber, red), reason, linked account and last diagnosis.
 #[utoipa::path(get, path = "/v1/connections/{id}", tag = "connections",
     responses((status = 200, body = ConnectionView), (status = 404, body = ErrorBody)))]
@@ -202,7 +276,7 @@ pub async fn get(
     AuthTenant(tenant): AuthTenant,
     Path(id): Path<String>,
 ) -> Result<Json<ConnectionView>, ApiError> {
-    let mut view = ConnectionView::from_row(load(&state, &tenant.id, &id).await?);
+    let mut view = ConnectionView::from_row(load(&state, &tenant.id, &id).await?).with_context(&state);
     super::duplicates::annotate(&state, &tenant.id, &mut view).await?;
     Ok(Json(view))
 }
@@ -229,7 +303,8 @@ pub async fn list(
         organisation_id: params.organisation_id,
     };
     let rows = state.store.list_connections(&tenant.id, &filter, after, limit + 1).await?;
-    let mut page = Page::from_rows(rows, limit, |c| c.id.clone(), ConnectionView::from_row);
+    let mut page =
+        Page::from_rows(rows, limit, |c| c.id.clone(), |c| ConnectionView::from_row(c).with_context(&state));
     for view in &mut page.data {
         super::duplicates::annotate(&state, &tenant.id, view).await?;
     }

@@ -22,8 +22,10 @@ pub mod connections;
 pub mod duplicates;
 pub mod error;
 pub mod extract;
+pub mod jobs;
 pub mod organisations;
 pub mod proxy;
+pub mod webconnector;
 pub mod webhooks;
 
 use error::{ApiError, ErrorBody};
@@ -42,6 +44,7 @@ use error::{ApiError, ErrorBody};
     security(("api_key" = [])),
     tags((name = "organisations", description = "A tenant's customer businesses and the people to contact about them"),
          (name = "connections", description = "Links between organisations and accounting accounts, and their tokens"),
+         (name = "web connector", description = "The Reckon Web Connector's endpoints (Basic Auth) and the qbXML job queue"),
          (name = "webhooks", description = "Event subscriptions, signed per the Standard Webhooks specification, and their delivery logs"),
          (name = "operations", description = "Liveness and the API description; no API key needed"))
 )]
@@ -69,6 +72,7 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(state.config.max_body_size))
         .layer(axum::middleware::map_response(json_for_bare_errors))
+        .layer(axum::middleware::from_fn(basic_auth_challenge))
         .layer(CatchPanicLayer::custom(|_| ApiError::internal("a request handler panicked").into_response()))
         .layer(axum::middleware::from_fn(crate::telemetry::request_context))
         .with_state(state)
@@ -100,7 +104,13 @@ pub fn openapi_router() -> OpenApiRouter<AppState> {
         .routes(routes!(webhooks::create, webhooks::list))
         .routes(routes!(webhooks::get, webhooks::delete))
         .routes(routes!(webhooks::deliveries))
+        .routes(routes!(webhooks::enable))
         .routes(routes!(metrics))
+        .routes(routes!(jobs::create))
+        .routes(routes!(jobs::list))
+        .routes(routes!(jobs::get, jobs::cancel))
+        .routes(routes!(webconnector::poll))
+        .routes(routes!(webconnector::result))
 }
 
 /// The OpenAPI document, as served at `/v1/openapi.json`.
@@ -147,6 +157,13 @@ async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
         "method_not_allowed",
         format!("{method} is not supported on {}", uri.path()),
     )
+}
+
+/// 401s of the web connector endpoints ask for Basic Auth.
+async fn basic_auth_challenge(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let webconnector = request.uri().path().starts_with(crate::webconnector::ENDPOINT_PATH);
+    let response = next.run(request).await;
+    if webconnector { webconnector::challenge(response) } else { response }
 }
 
 /// Layers below the handlers (the body limit) answer with plain text; give them the API's
