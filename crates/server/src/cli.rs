@@ -95,6 +95,9 @@ enum SimulateCommand {
         /// Active customers in the generated company file.
         #[arg(long, default_value_t = 35, value_parser = clap::value_parser!(u64).range(0..=100_000))]
         customers: u64,
+        /// Run one communication cycle, print what it did and exit (for scripts and demos).
+        #[arg(long)]
+        once: bool,
     },
 }
 
@@ -190,13 +193,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             return crate::bench::refresh(options).await;
         }
         Command::Simulate {
-            which: SimulateCommand::Reckon { endpoint, id, username, password, schedule_minutes, customers },
+            which:
+                SimulateCommand::Reckon { endpoint, id, username, password, schedule_minutes, customers, once },
         } => {
             telemetry::init(cli.log_format.unwrap_or(LogFormat::Text), "info")?;
             let mut options =
                 ledgerlink_sandbox::reckon::CliOptions::new(endpoint, id, username, password.into());
             options.schedule_minutes = schedule_minutes;
             options.customers = customers as usize;
+            options.once = once;
             let shutdown = CancellationToken::new();
             tokio::spawn(stop_on_signal(shutdown.clone()));
             return ledgerlink_sandbox::reckon::run_cli(options, shutdown.cancelled_owned()).await;

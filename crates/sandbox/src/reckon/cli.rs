@@ -30,6 +30,8 @@ pub struct CliOptions {
     pub seed: u64,
     /// Seconds the SDK session stays usable for a repeat GET. Default 30, as in the RWC.
     pub iterator_window_secs: u64,
+    /// Run one communication cycle (a scheduled GET and its repeats), print its report and exit.
+    pub once: bool,
 }
 
 impl CliOptions {
@@ -48,6 +50,7 @@ impl CliOptions {
             customers: 35,
             seed: 1,
             iterator_window_secs: 30,
+            once: false,
         }
     }
 }
@@ -85,6 +88,14 @@ pub async fn run_cli(options: CliOptions, shutdown: impl Future<Output = ()>) ->
     let mut client =
         Client::new(config, company.shared()).context("Failed to start the simulated RWC client")?;
 
+    if options.once {
+        let report = client.run_cycle().await.context("The communication cycle failed")?;
+        println!(
+            "one cycle: {} exchanges, {} qbXML documents processed, {} posts ({} with an errorCode), {} repeats",
+            report.exchanges, report.qbxml_processed, report.posts, report.error_posts, report.repeats
+        );
+        return Ok(());
+    }
     info!(
         endpoint = %options.endpoint,
         connection = %options.id,
