@@ -336,6 +336,31 @@ async fn jobs_go_by_priority_then_in_order_and_the_queue_drains_in_one_cycle() {
 }
 
 #[tokio::test]
+async fn a_paused_connection_gets_no_work_until_it_is_resumed() {
+    let d = desk(common::Backend::Sqlite, &[]).await;
+    d.poll("").await;
+    let job = d.queue(QUERY, None).await;
+    let (status, paused) =
+        d.hub.call(Method::POST, &format!("/v1/connections/{}/pause", d.id), &d.key, None).await;
+    assert_eq!(status, 200, "{paused}");
+    assert_eq!(paused["status"], "paused");
+    assert_eq!(d.poll("").await["qbXMLRequest"], "");
+    assert_eq!(d.job(&job).await["status"], "queued");
+    let (_, resumed) =
+        d.hub.call(Method::POST, &format!("/v1/connections/{}/resume", d.id), &d.key, None).await;
+    assert_eq!(resumed["status"], "connected");
+    assert!(!d.poll("").await["qbXMLRequest"].as_str().unwrap().is_empty());
+    let (_, events) =
+        d.hub.call(Method::GET, &format!("/v1/connections/{}/events", d.id), &d.key, None).await;
+    let types: Vec<&str> =
+        events["data"].as_array().unwrap().iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(
+        types,
+        ["connection.created", "connection.connected", "connection.paused", "connection.resumed"]
+    );
+}
+
+#[tokio::test]
 async fn credentials_are_checked_hashed_and_throttled() {
     let d = desk(common::Backend::Sqlite, &[]).await;
     let (status, _) = d.poll_as(&d.id, "bakery", "not the password", "").await;

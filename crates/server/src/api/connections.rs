@@ -403,6 +403,60 @@ pub async fn reconnect(
     Ok(Json(AuthorizeUrl { authorize_url }))
 }
 
+/// Pause a Reckon connection, like the Reckon Web Connector's own "Paused" status: the hub hands
+/// out no work (jobs stay queued) until it is resumed.
+#[utoipa::path(post, path = "/v1/connections/{id}/pause", tag = "connections",
+    responses((status = 200, body = ConnectionView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn pause(
+    State(state): State<AppState>,
+    AuthTenant(tenant): AuthTenant,
+    Path(id): Path<String>,
+) -> Result<Json<ConnectionView>, ApiError> {
+    set_paused(&state, &tenant.id, &id, true).await
+}
+
+/// Resume a paused Reckon connection: the next poll of the Reckon Web Connector gets work again.
+#[utoipa::path(post, path = "/v1/connections/{id}/resume", tag = "connections",
+    responses((status = 200, body = ConnectionView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn resume(
+    State(state): State<AppState>,
+    AuthTenant(tenant): AuthTenant,
+    Path(id): Path<String>,
+) -> Result<Json<ConnectionView>, ApiError> {
+    set_paused(&state, &tenant.id, &id, false).await
+}
+
+async fn set_paused(
+    state: &AppState,
+    tenant_id: &str,
+    id: &str,
+    paused: bool,
+) -> Result<Json<ConnectionView>, ApiError> {
+    let conn = load(state, tenant_id, id).await?;
+    if conn.provider != Provider::Reckon.as_str() {
+        return Err(ApiError::invalid(
+            "only reckon connections can be paused: an OAuth connection must keep renewing its tokens",
+        ));
+    }
+    let is_paused = conn.status == ConnectionStatus::Paused.as_str();
+    if paused != is_paused {
+        let (status, kind) = if paused {
+            (ConnectionStatus::Paused.as_str(), "connection.paused")
+        } else if conn.connected_at.is_some() {
+            (ConnectionStatus::Connected.as_str(), "connection.resumed")
+        } else {
+            (ConnectionStatus::Pending.as_str(), "connection.resumed")
+        };
+        let change = ledgerlink_store::ConnectionChange {
+            status: status.into(),
+            ..ledgerlink_store::ConnectionChange::keep(&conn, state.clock.now())
+        };
+        let event = connections::event(&conn, kind, status, None, state);
+        state.store.update_connection(&conn.id, ledgerlink_store::Guard::Any, &change, &[event]).await?;
+    }
+    Ok(Json(ConnectionView::from_row(load(state, tenant_id, id).await?).with_context(state)))
+}
+
 /// Delete a connection: the grant is revoked at the provider where it can be, then the
 /// connection and its timeline are removed.
 #[utoipa::path(delete, path = "/v1/connections/{id}", tag = "connections",

@@ -92,6 +92,8 @@ pub fn openapi_router() -> OpenApiRouter<AppState> {
         .routes(routes!(connections::get, connections::delete))
         .routes(routes!(connections::access_token))
         .routes(routes!(connections::reconnect))
+        .routes(routes!(connections::pause))
+        .routes(routes!(connections::resume))
         .routes(routes!(connections::events))
         .routes(routes!(connections::callback))
         .routes(routes!(connections::reconnect_link))
