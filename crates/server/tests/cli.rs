@@ -4,7 +4,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{ServeProcess, run_cli};
+use common::{ServeProcess, binary, run_cli};
 use serde_json::Value;
 
 fn stderr(output: &std::process::Output) -> String {
@@ -235,7 +235,7 @@ async fn the_readme_walkthrough_runs_as_written() {
             block.trim().strip_prefix("```sh").and_then(|s| s.strip_suffix("```")).expect("one sh block")
         })
         .collect();
-    assert_eq!(blocks.len(), 3, "the API, connection and diagnosis walkthroughs");
+    assert_eq!(blocks.len(), 4, "the API, connection, diagnosis and web connector walkthroughs");
     let script = blocks.join("\n");
 
     let dir = tempfile::tempdir().unwrap();
@@ -245,8 +245,12 @@ async fn the_readme_walkthrough_runs_as_written() {
         .lines()
         .find_map(|l| l.trim().strip_prefix("export LEDGERLINK_API_KEY=").map(str::to_owned))
         .unwrap();
+    // `ledgerlink` as the README calls it: the binary under test.
+    let path =
+        format!("{}:{}", binary().parent().unwrap().display(), std::env::var("PATH").unwrap_or_default());
     let output = std::process::Command::new("bash")
         .args(["-euo", "pipefail", "-c", &script])
+        .env("PATH", path)
         .env("HUB", &hub.base)
         .env("LEDGERLINK_API_KEY", &key)
         .output()
@@ -268,6 +272,9 @@ async fn the_readme_walkthrough_runs_as_written() {
     assert!(out.contains("Standard or Adviser"), "{out}");
     assert!(out.contains("\"Demo Company"), "the proxied Organisation: {out}");
     assert!(out.contains(r#""minute""#), "{out}");
+    assert!(out.contains(r#"["connection_id","endpoint_url"]"#), "{out}");
+    assert!(out.contains("one cycle: 4 exchanges"), "{out}");
+    assert!(out.contains(r#"{"status":"done","pages":4,"customers":35}"#), "{out}");
     assert!(hub.terminate().success());
 }
 
