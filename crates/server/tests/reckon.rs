@@ -9,10 +9,8 @@ use std::sync::Arc;
 use common::{Storage, TestHub};
 use ledgerlink_core::{SecretString, SystemClock};
 use ledgerlink_sandbox::reckon::{Client, ClientConfig, CompanyFile, CompanyOptions, SharedCompanyFile};
-use ledgerlink_server::AppState;
 use reqwest::Method;
 use serde_json::{Value, json};
-use tokio_util::sync::CancellationToken;
 
 const PASSWORD: &str = "correct horse battery staple";
 
@@ -177,31 +175,32 @@ async fn connector_errors_lose_no_job_and_the_queue_drains_in_one_cycle() {
     hub.stop().await;
 }
 
-/// Two hubs on one PostgreSQL behind a load balancer that alternates between them: every GET
-/// and its POST land on different hubs.
+/// Two hub processes on one PostgreSQL behind a load balancer that alternates between them:
+/// every GET and its POST land on different hubs.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_get_served_by_one_hub_and_its_post_by_another_work_together() {
-    let storage = Storage::new(common::Backend::Postgres).await;
+async fn a_get_served_by_one_hub_process_and_its_post_by_another_work_together() {
+    let database = ledgerlink_testkit::postgres_database().await;
     let balancer = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let public = format!("http://{}", balancer.local_addr().unwrap());
+    let env = [
+        ("LEDGERLINK_DATABASE_URL", database.as_str()),
+        ("LEDGERLINK_PUBLIC_URL", public.as_str()),
+        ("LEDGERLINK_ENCRYPTION_KEY", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="),
+    ];
+    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let created = common::run_cli(&["tenant", "create", "Acme", "--json"], &env, dirs[0].path());
+    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+    let key =
+        serde_json::from_slice::<Value>(&created.stdout).unwrap()["api_key"].as_str().unwrap().to_owned();
     let mut hubs = Vec::new();
-    for _ in 0..2 {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let config = storage.config(&[("LEDGERLINK_PUBLIC_URL", &public)]);
-        let state: AppState = ledgerlink_server::hub::build(config).await.unwrap();
-        let shutdown = CancellationToken::new();
-        tokio::spawn(ledgerlink_server::serve_api(listener, state.clone(), shutdown.clone()));
-        hubs.push((base, state, shutdown));
+    for dir in &dirs {
+        hubs.push(common::ServeProcess::start(&[], &env, dir.path()).await);
     }
-    let backends: Vec<String> = hubs.iter().map(|h| h.0.clone()).collect();
+    let backends: Vec<String> = hubs.iter().map(|h| h.base.clone()).collect();
     let served = Arc::new(std::sync::Mutex::new(Vec::<usize>::new()));
     tokio::spawn(round_robin(balancer, backends, served.clone()));
 
     let hub = Front { base: public.clone(), client: reqwest::Client::new() };
-    let key =
-        ledgerlink_server::tenants::create(&*hubs[0].1.store, &*hubs[0].1.clock, "Acme").await.unwrap().1;
-    let key = key.expose().to_owned();
     let (_, org) =
         hub.call(Method::POST, "/v1/organisations", &key, Some(json!({"name": "Harbour Bakery"}))).await;
     let (_, conn) = hub
@@ -233,16 +232,15 @@ async fn a_get_served_by_one_hub_and_its_post_by_another_work_together() {
     let report = client.run_cycle().await.unwrap();
     assert_eq!(report.posts, 4, "{report:?}");
     let order = served.lock().unwrap().clone();
-    assert!(order.windows(2).all(|w| w[0] != w[1]), "alternating hubs: {order:?}");
+    assert!(order.len() >= 8 && order.windows(2).all(|w| w[0] != w[1]), "alternating hubs: {order:?}");
     let (_, done) =
         hub.call(Method::GET, &format!("/v1/jobs/{}", created["job_id"].as_str().unwrap()), &key, None).await;
     assert_eq!(done["status"], "done", "{done}");
     let ids = list_ids(&done);
     assert_eq!(ids.iter().collect::<HashSet<_>>().len(), 35);
     assert_eq!(ids.len(), 35);
-    for (_, state, shutdown) in hubs {
-        shutdown.cancel();
-        state.store.close().await;
+    for hub in &mut hubs {
+        assert!(hub.terminate().success(), "{}", hub.stderr());
     }
 }
 

@@ -336,6 +336,30 @@ async fn jobs_go_by_priority_then_in_order_and_the_queue_drains_in_one_cycle() {
 }
 
 #[tokio::test]
+async fn an_iterator_that_keeps_breaking_fails_its_job_after_the_restart_limit() {
+    let d = desk(common::Backend::Sqlite, &[("LEDGERLINK_WEBCONNECTOR_MAX_RESTARTS", "1")]).await;
+    let job = d.queue(ITERATE, None).await;
+    let other = d.queue(QUERY, None).await;
+    for _ in 0..2 {
+        // A first page, then a scheduled (not repeat) GET: the iterator cannot go on.
+        let handout = d.poll("").await;
+        assert_eq!(
+            attribute(handout["qbXMLRequest"].as_str().unwrap(), "iterator").as_deref(),
+            Some("Start")
+        );
+        let (_, answer) = d.answer(&handout, &reply(ITERATE_RS, &handout)).await;
+        assert_eq!(answer["repeatCommunication"], true);
+    }
+    // The second restart is over the limit: the job fails and the next one goes out.
+    let next = d.poll("").await;
+    assert_eq!(request_ids(next["qbXMLRequest"].as_str().unwrap()), [format!("{other}-0")]);
+    let failed = d.job(&job).await;
+    assert_eq!(failed["status"], "failed", "{failed}");
+    assert_eq!(failed["responses"], json!([]), "no partial result");
+    assert!(failed["diagnosis"]["summary"].as_str().unwrap().to_lowercase().contains("iterator"), "{failed}");
+}
+
+#[tokio::test]
 async fn a_paused_connection_gets_no_work_until_it_is_resumed() {
     let d = desk(common::Backend::Sqlite, &[]).await;
     d.poll("").await;
