@@ -14,8 +14,11 @@
 //!   - `providers::{xero, quickbooks, myob}`: each provider's paths and JSON shapes.
 //!   - `providers::control`: the `/_control/{provider}/…` API for faults and counters.
 //!
-//! The MYOB Acumatica simulator (password logins) and the Reckon Web Connector desktop client
-//! with its fake company file (`ledgerlink simulate reckon`) arrive later, with their issues.
+//! - [`reckon`]: the Reckon Web Connector desktop client ([`reckon::Client`]) and a generated
+//!   Reckon Accounts company file ([`reckon::CompanyFile`]) answering qbXML like the SDK;
+//!   `ledgerlink simulate reckon` runs them ([`reckon::run_cli`]).
+//!
+//! The MYOB Acumatica simulator (password logins) arrives with its issue.
 
 pub mod providers;
 pub mod reckon;

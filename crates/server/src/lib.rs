@@ -6,9 +6,16 @@
 //! - [`cli`]: the `ledgerlink` commands; `main.rs` only calls [`cli::main`].
 //! - [`hub`]: startup — the data directory, the encryption keys, the store — into an [`AppState`].
 //! - [`api`]: the v1 JSON API (axum), its errors, authentication and OpenAPI document.
+//! - [`engine`]: the refresh engine that keeps OAuth tokens alive; [`connections`]: the OAuth
+//!   round trip, duplicate detection.
+//! - [`alerts`]: events to the `ledgerlink alert` line, [`webhooks`] (Standard Webhooks, durable
+//!   outbox) and [`email`] (via [`mailer`], with [`links`] for signed reconnect links);
+//!   [`metrics`] for Prometheus.
+//! - [`proxy`]: per-account rate-limit queues of the API proxy.
+//! - [`webconnector`]: the Reckon Web Connector protocol and job queue; [`passwords`]: argon2.
 //! - [`telemetry`]: logging (text or JSON) and the per-request id.
-//! - [`sandbox`]: what `serve --sandbox` adds (a demo tenant; the provider simulators arrive with
-//!   the OAuth issue).
+//! - [`sandbox`]: what `serve --sandbox` adds (a demo tenant and the provider simulators).
+//! - [`bench`]: `ledgerlink bench`.
 //!
 //! [`run`] serves a bound listener until a cancellation token fires, so tests start the real
 //! server on port 0 and stop it when they are done.
