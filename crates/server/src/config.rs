@@ -1,7 +1,7 @@
 //! Configuration: one TOML file, overridden by `LEDGERLINK_*` environment variables, overridden
 //! by command-line flags.
 //!
-//! [`KEYS`] is the single list of every key with its default and meaning. It drives the
+//! [`keys()`] is the single list of every key with its default and meaning. It drives the
 //! environment overrides, `ledgerlink config example` and the documented example file, so the
 //! documentation cannot drift from what the hub reads. Wrong values fail at start with the key,
 //! where it was set, and what was expected.

@@ -15,7 +15,7 @@
 //! - [`webconnector`]: the Reckon Web Connector protocol and job queue; [`passwords`]: argon2.
 //! - [`telemetry`]: logging (text or JSON) and the per-request id.
 //! - [`sandbox`]: what `serve --sandbox` adds (a demo tenant and the provider simulators).
-//! - [`bench`]: `ledgerlink bench`.
+//! - [`bench`](mod@bench): `ledgerlink bench`.
 //!
 //! [`run`] serves a bound listener until a cancellation token fires, so tests start the real
 //! server on port 0 and stop it when they are done.
