@@ -257,6 +257,15 @@ impl Diagnosis {
         let has = |words: &[&str]| words.iter().any(|w| text.contains(w));
         let name = if has(&["api login limit", "login limit"]) {
             Some("api_login_limit")
+        } else if has(&[
+            "company id cannot be determined",
+            "company cannot be determined",
+            "unknown company",
+            "tenant",
+        ]) {
+            Some("unknown_tenant")
+        } else if text.contains("branch") && has(&["access", "not found", "does not exist"]) {
+            Some("branch_not_allowed")
         } else if has(&["locked"]) && !has(&["record", "document"]) {
             // A locked record in a data call is not a locked user.
             Some("account_locked")

@@ -12,12 +12,15 @@
 //!   faults, even inside a 200; Xero `ApiException`s and rate-limit headers; MYOB's 403
 //!   `RateLimitError`; Acumatica's login failures) and turned into diagnoses.
 //!
-//! The MYOB Acumatica password-session client arrives with its issue.
+//! - [`acumatica`]: MYOB Acumatica's password sessions: log in, work, always log out; and the
+//!   2023.1.3 password policy.
 
+pub mod acumatica;
 pub mod classify;
 pub mod error;
 pub mod oauth;
 
+pub use acumatica::{AcumaticaClient, AcumaticaLogin, password_policy_failures};
 pub use classify::{api_response, is_rate_limited};
 pub use error::ProviderError;
 pub use oauth::{CallbackParams, OAuthClient, OAuthEndpoints, Pkce, TokenSet};

@@ -18,7 +18,10 @@
 //!   Reckon Accounts company file ([`reckon::CompanyFile`]) answering qbXML like the SDK;
 //!   `ledgerlink simulate reckon` runs them ([`reckon::run_cli`]).
 //!
-//! The MYOB Acumatica simulator (password logins) arrives with its issue.
+//! - [`acumatica`]: a MYOB Acumatica instance ([`acumatica::Instance`]) with password logins,
+//!   cookie sessions, lockouts, the licence's API limits and the 2023.1.3 password reset; its
+//!   axum [`acumatica::router`] merges with the providers' and has its own control API.
 
+pub mod acumatica;
 pub mod providers;
 pub mod reckon;

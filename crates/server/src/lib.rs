@@ -29,6 +29,7 @@ use ledgerlink_store::Store;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+pub mod acumatica;
 pub mod alerts;
 pub mod api;
 pub mod bench;

@@ -27,7 +27,7 @@ pub const MOUNT: &str = "/sandbox";
 
 /// Points every provider without a `client_id` at the simulators; returns the router to mount.
 pub fn attach_simulators(config: &mut Config, clock: Arc<dyn Clock>) -> anyhow::Result<axum::Router> {
-    let simulator = Simulator::new(clock, Rules::default());
+    let simulator = Simulator::new(clock.clone(), Rules::default());
     let endpoints = Simulator::endpoints(&format!("{}{MOUNT}", config.public_base()));
     for (provider, sim_provider) in [
         (ledgerlink_core::Provider::Xero, sim::Provider::Xero),
@@ -48,8 +48,27 @@ pub fn attach_simulators(config: &mut Config, clock: Arc<dyn Clock>) -> anyhow::
         settings.api_base_url = parse(&urls.api_base_url)?;
         settings.revoke_url = urls.revoke_url.as_deref().map(parse).transpose()?;
     }
-    Ok(axum::Router::new().nest(MOUNT, sim::router(simulator)))
+    let acumatica = ledgerlink_sandbox::acumatica::Instance::new(
+        clock,
+        ledgerlink_sandbox::acumatica::InstanceRules::default(),
+    );
+    // A demo API user, as an administrator would create one (an old-style password: the
+    // instance starts before 2023.1.3, so `POST /sandbox/_control/acumatica/upgrade` replays the
+    // seed's incident).
+    acumatica
+        .create_user(ledgerlink_sandbox::acumatica::NewUser::new(
+            ACUMATICA_USER,
+            ACUMATICA_PASSWORD,
+            "Company",
+        ))
+        .map_err(|e| anyhow::anyhow!("sandbox Acumatica user: {e}"))?;
+    let routes = sim::router(simulator).merge(ledgerlink_sandbox::acumatica::router(acumatica));
+    Ok(axum::Router::new().nest(MOUNT, routes))
 }
+
+/// The sandbox's MYOB Acumatica API user (at `{public_url}/sandbox/acumatica`, tenant `Company`).
+pub const ACUMATICA_USER: &str = "ledgerlink-api";
+pub const ACUMATICA_PASSWORD: &str = "sandbox2022";
 
 /// Returns the sandbox tenant and its API key, creating them on first use.
 pub async fn ensure_demo_tenant(state: &AppState) -> anyhow::Result<(Tenant, SecretString)> {

@@ -472,7 +472,7 @@ async fn bad_connection_requests_get_clear_errors() {
     let path = format!("/v1/organisations/{}/connections", w.org);
     for (body, needle) in [
         (json!({"provider": "sage"}), "xero, quickbooks"),
-        (json!({"provider": "acumatica"}), "not available"),
+        (json!({"provider": "acumatica"}), "instance_url"),
         (json!({"provider": "xero", "redirect_url": "javascript:alert(1)"}), "redirect_url"),
         (json!({"provider": "xero", "redirect_url": "/relative"}), "redirect_url"),
         (json!({"provider": "xero", "colour": "red"}), "colour"),

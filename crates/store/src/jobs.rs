@@ -49,6 +49,18 @@ pub struct Job {
     pub finished_at: Option<Timestamp>,
 }
 
+/// The login of a password connection, as stored.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PasswordLogin {
+    pub username: String,
+    /// An argon2 hash (credentials the hub checks) or an encrypted envelope (ones it sends).
+    pub secret: String,
+    /// JSON: where to log in (instance URL, tenant or company, branch).
+    pub options: Option<String>,
+    /// Names the server and user, to find connections sharing one API user.
+    pub login_key: Option<String>,
+}
+
 /// A connection's login, as the hub checks it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Credentials {
@@ -61,14 +73,24 @@ pub struct Credentials {
 
 #[async_trait]
 pub trait Jobs: Send + Sync {
-    /// Creates a connection with its credentials and first event, in one transaction.
+    /// Creates a connection with its login and first event, in one transaction.
     async fn create_password_connection(
         &self,
         connection: &Connection,
         event: &Event,
-        username: &str,
-        secret: &str,
+        login: &PasswordLogin,
     ) -> Result<()>;
+    /// Replaces a connection's login (and clears its failed-login count).
+    async fn set_login(&self, connection_id: &str, login: &PasswordLogin) -> Result<bool>;
+    /// The stored login, options included.
+    async fn login(&self, connection_id: &str) -> Result<Option<PasswordLogin>>;
+    /// Other connections of the tenant with the same login key: `(connection id, organisation id)`.
+    async fn shared_logins(
+        &self,
+        tenant_id: &str,
+        login_key: &str,
+        except: &str,
+    ) -> Result<Vec<(String, String)>>;
     async fn credentials(&self, connection_id: &str) -> Result<Option<Credentials>>;
     /// Records a login: success clears the failure count; a failure counts, and blocks further
     /// logins until `block_until` once `block_after` failures in a row are reached.
@@ -112,14 +134,14 @@ macro_rules! job_queries {
                 &self,
                 c: &$crate::Connection,
                 event: &$crate::Event,
-                username: &str,
-                secret: &str,
+                login: &$crate::jobs::PasswordLogin,
             ) -> $crate::Result<()> {
                 let mut tx = self.pool.begin().await?;
                 sqlx::query(
                     "INSERT INTO connections (id, tenant_id, organisation_id, provider, status, reason, status_since,
-                        redirect_url, created_at, updated_at, username, secret)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                        redirect_url, created_at, updated_at, username, secret, options, login_key,
+                        external_account_id, external_account_name)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
                 )
                 .bind(&c.id)
                 .bind(&c.tenant_id)
@@ -131,13 +153,62 @@ macro_rules! job_queries {
                 .bind(&c.redirect_url)
                 .bind(c.created_at.as_millis())
                 .bind(c.updated_at.as_millis())
-                .bind(username)
-                .bind(secret)
+                .bind(&login.username)
+                .bind(&login.secret)
+                .bind(&login.options)
+                .bind(&login.login_key)
+                .bind(&c.external_account_id)
+                .bind(&c.external_account_name)
                 .execute(&mut *tx)
                 .await?;
                 insert_event(&mut *tx, event).await?;
                 tx.commit().await?;
                 Ok(())
+            }
+
+            async fn set_login(&self, connection_id: &str, login: &$crate::jobs::PasswordLogin) -> $crate::Result<bool> {
+                let result = sqlx::query(
+                    "UPDATE connections SET username = $2, secret = $3, options = COALESCE($4, options),
+                        login_key = COALESCE($5, login_key), login_failures = 0, login_blocked_until = NULL
+                     WHERE id = $1",
+                )
+                .bind(connection_id)
+                .bind(&login.username)
+                .bind(&login.secret)
+                .bind(&login.options)
+                .bind(&login.login_key)
+                .execute(&self.pool)
+                .await?;
+                Ok(result.rows_affected() == 1)
+            }
+
+            async fn login(&self, connection_id: &str) -> $crate::Result<Option<$crate::jobs::PasswordLogin>> {
+                let row: Option<(Option<String>, Option<String>, Option<String>, Option<String>)> = sqlx::query_as(
+                    "SELECT username, secret, options, login_key FROM connections WHERE id = $1",
+                )
+                .bind(connection_id)
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(row.and_then(|(username, secret, options, login_key)| {
+                    Some($crate::jobs::PasswordLogin { username: username?, secret: secret?, options, login_key })
+                }))
+            }
+
+            async fn shared_logins(
+                &self,
+                tenant_id: &str,
+                login_key: &str,
+                except: &str,
+            ) -> $crate::Result<Vec<(String, String)>> {
+                Ok(sqlx::query_as(
+                    "SELECT id, organisation_id FROM connections WHERE tenant_id = $1 AND login_key = $2 AND id <> $3
+                     ORDER BY id",
+                )
+                .bind(tenant_id)
+                .bind(login_key)
+                .bind(except)
+                .fetch_all(&self.pool)
+                .await?)
             }
 
             async fn credentials(&self, connection_id: &str) -> $crate::Result<Option<$crate::jobs::Credentials>> {

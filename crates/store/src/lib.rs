@@ -28,7 +28,7 @@ mod postgres;
 mod sqlite;
 pub mod url;
 
-pub use jobs::{Credentials, Job, Jobs};
+pub use jobs::{Credentials, Job, Jobs, PasswordLogin};
 pub use model::*;
 pub use outbox::{
     Alerts, Delivery, DeliveryAttempt, Dispatch, LinkedConnection, OutboxEmail, WebhookSubscription,

@@ -26,10 +26,12 @@ macro_rules! migrations {
 
 pub(crate) const SQLITE: &[Migration] = migrations!("sqlite": 1 "0001_tenants_and_organisations", 2 "0002_connections", 3 "0003_lease_index",
         4 "0004_alerts",
-        5 "0005_webconnector");
+        5 "0005_webconnector",
+        6 "0006_password_logins");
 pub(crate) const POSTGRES: &[Migration] = migrations!("postgres": 1 "0001_tenants_and_organisations", 2 "0002_connections", 3 "0003_lease_index",
         4 "0004_alerts",
-        5 "0005_webconnector");
+        5 "0005_webconnector",
+        6 "0006_password_logins");
 
 pub(crate) const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (
     version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)";

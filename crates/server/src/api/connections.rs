@@ -32,9 +32,36 @@ pub struct CreateConnection {
     #[serde(default)]
     pub username: Option<String>,
     /// `reckon`: the password the user will type into the Reckon Web Connector (stored only as
-    /// an argon2 hash).
+    /// an argon2 hash). `acumatica`: the API user's password (stored encrypted).
     #[serde(default)]
     pub password: Option<String>,
+    /// `acumatica`: the instance's URL, path included (`https://x.example.com/AcumaticaERP`).
+    #[serde(default)]
+    pub instance_url: Option<String>,
+    /// `acumatica`: the tenant to log in to (or `company`, its older name).
+    #[serde(default)]
+    pub tenant: Option<String>,
+    #[serde(default)]
+    pub company: Option<String>,
+    /// `acumatica`: the branch to log in to.
+    #[serde(default)]
+    pub branch: Option<String>,
+    /// `acumatica`: accept a password that fails MYOB Acumatica's 2023.1.3 policy (older
+    /// instances).
+    #[serde(default)]
+    pub allow_weak_password: bool,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateCredentials {
+    /// The API user's current password, exactly as set in MYOB Acumatica.
+    pub password: String,
+    /// A different API user, if it changed.
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub allow_weak_password: bool,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -206,6 +233,9 @@ pub async fn create(
     if provider == Provider::Reckon {
         return create_reckon(&state, &org, body).await;
     }
+    if provider == Provider::Acumatica {
+        return create_acumatica(&state, &org, body).await;
+    }
     if body.username.is_some() || body.password.is_some() {
         return Err(ApiError::invalid(format!(
             "`username` and `password` are for reckon connections; {provider} connects through OAuth"
@@ -263,9 +293,146 @@ async fn create_reckon(
     let secret = crate::passwords::hash(&password).map_err(ApiError::internal)?;
     let conn = connections::new_connection(state, org, Provider::Reckon, None);
     let created = connections::event(&conn, "connection.created", &conn.status, None, state);
-    state.store.create_password_connection(&conn, &created, username, &secret).await?;
+    let login =
+        ledgerlink_store::PasswordLogin { username: username.to_owned(), secret, ..Default::default() };
+    state.store.create_password_connection(&conn, &created, &login).await?;
     tracing::info!(connection_id = %conn.id, "reckon connection created");
     Ok((StatusCode::CREATED, Json(ConnectionView::from_row(conn).with_context(state))))
+}
+
+fn check_acumatica_password(password: &str, allow_weak: bool) -> Result<(), ApiError> {
+    if password.is_empty() || password.chars().count() > 256 {
+        return Err(ApiError::invalid(
+            "`password` is required: the API user's password, at most 256 characters",
+        ));
+    }
+    let failed = ledgerlink_providers::password_policy_failures(password);
+    if !failed.is_empty() && !allow_weak {
+        return Err(ApiError::invalid(format!(
+            "`password` does not meet MYOB Acumatica's password policy (version 2023.1.3 and later): it needs {}. \
+             Set a compliant password for the API user in MYOB Acumatica and enter the same one here, or send \
+             \"allow_weak_password\": true for an older instance",
+            failed.join(", ")
+        )));
+    }
+    Ok(())
+}
+
+fn check_acumatica_username(username: &str) -> Result<(), ApiError> {
+    if username.trim().is_empty() || username.chars().count() > 100 || username.chars().any(char::is_control)
+    {
+        return Err(ApiError::invalid(
+            "`username` is required: the API user's login name, 1 to 100 characters",
+        ));
+    }
+    Ok(())
+}
+
+/// A MYOB Acumatica connection: checked against the password policy, stored (password
+/// encrypted), then tested with one login, one read and one logout.
+async fn create_acumatica(
+    state: &AppState,
+    org: &ledgerlink_store::Organisation,
+    body: CreateConnection,
+) -> Result<(StatusCode, Json<ConnectionView>), ApiError> {
+    if body.redirect_url.is_some() {
+        return Err(ApiError::invalid(
+            "`redirect_url` is for OAuth connections; acumatica logs in with a password",
+        ));
+    }
+    let raw_url = body.instance_url.as_deref().unwrap_or_default().trim();
+    let url = url::Url::parse(raw_url).map_err(|_| {
+        ApiError::invalid("`instance_url` is required: the instance's https:// address, e.g. https://x.example.com/AcumaticaERP")
+    })?;
+    let loopback = matches!(url.host(), Some(url::Host::Ipv4(ip)) if ip.is_loopback())
+        || matches!(url.host(), Some(url::Host::Ipv6(ip)) if ip.is_loopback())
+        || url.host_str() == Some("localhost");
+    if !(url.scheme() == "https" || (url.scheme() == "http" && loopback)) || url.host_str().is_none() {
+        return Err(ApiError::invalid(
+            "`instance_url` must be an https:// URL (plain http:// only on loopback), e.g. https://x.example.com/AcumaticaERP",
+        ));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(ApiError::invalid("`instance_url` must not have a query or fragment"));
+    }
+    let username = body.username.unwrap_or_default();
+    check_acumatica_username(&username)?;
+    let password = body.password.unwrap_or_default();
+    check_acumatica_password(&password, body.allow_weak_password)?;
+    if body.tenant.is_some() && body.company.is_some() {
+        return Err(ApiError::invalid("give `tenant` or `company` (its older name), not both"));
+    }
+    let clean = |v: Option<String>| v.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+    let options = crate::acumatica::Options {
+        instance_url: url.as_str().trim_end_matches('/').to_owned(),
+        tenant: clean(body.tenant),
+        company: clean(body.company),
+        branch: clean(body.branch),
+    };
+    let mut conn = connections::new_connection(state, org, Provider::Acumatica, None);
+    let (account_id, account_name) = crate::acumatica::account_of(&options);
+    conn.external_account_id = Some(account_id);
+    conn.external_account_name = account_name;
+    let login = ledgerlink_store::PasswordLogin {
+        username: username.trim().to_owned(),
+        secret: state.keys.encrypt_secret(&password.into(), &crate::acumatica::password_context(&conn.id)),
+        login_key: Some(crate::acumatica::login_key(&options.instance_url, username.trim())),
+        options: Some(serde_json::to_string(&options).map_err(ApiError::internal)?),
+    };
+    let created = connections::event(&conn, "connection.created", &conn.status, None, state);
+    state.store.create_password_connection(&conn, &created, &login).await?;
+    tracing::info!(connection_id = %conn.id, "acumatica connection created; testing it");
+    crate::acumatica::test(state, &conn).await.map_err(|e| ApiError::internal(format!("{e:#}")))?;
+    let mut view =
+        ConnectionView::from_row(load(state, &conn.tenant_id, &conn.id).await?).with_context(state);
+    super::duplicates::annotate(state, &conn.tenant_id, &mut view).await?;
+    Ok((StatusCode::CREATED, Json(view)))
+}
+
+/// Store the API user's current password (after a MYOB Acumatica upgrade reset it, say), test
+/// it, and enable the connection again: the seed's "Enable Connection" step, done for the user.
+#[utoipa::path(put, path = "/v1/connections/{id}/credentials", tag = "connections", request_body = UpdateCredentials,
+    responses((status = 200, body = ConnectionView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn update_credentials(
+    State(state): State<AppState>,
+    AuthTenant(tenant): AuthTenant,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<UpdateCredentials>,
+) -> Result<Json<ConnectionView>, ApiError> {
+    let conn = load(&state, &tenant.id, &id).await?;
+    if conn.provider != Provider::Acumatica.as_str() {
+        return Err(ApiError::invalid(format!(
+            "credentials are updated for acumatica connections; this one is {}",
+            conn.provider
+        )));
+    }
+    check_acumatica_password(&body.password, body.allow_weak_password)?;
+    let stored = state.store.login(&conn.id).await?.ok_or_else(|| ApiError::internal("no stored login"))?;
+    let username = match body.username {
+        Some(username) => {
+            check_acumatica_username(&username)?;
+            username.trim().to_owned()
+        }
+        None => stored.username.clone(),
+    };
+    let options: crate::acumatica::Options =
+        serde_json::from_str(stored.options.as_deref().unwrap_or("{}")).map_err(ApiError::internal)?;
+    let login = ledgerlink_store::PasswordLogin {
+        secret: state
+            .keys
+            .encrypt_secret(&body.password.into(), &crate::acumatica::password_context(&conn.id)),
+        login_key: Some(crate::acumatica::login_key(&options.instance_url, &username)),
+        username,
+        options: None,
+    };
+    state.store.set_login(&conn.id, &login).await?;
+    let now = state.clock.now();
+    let conn =
+        crate::acumatica::credentials_replaced(&state, &conn, now).await.map_err(ApiError::internal)?;
+    crate::acumatica::test(&state, &conn).await.map_err(|e| ApiError::internal(format!("{e:#}")))?;
+    let mut view = ConnectionView::from_row(load(&state, &tenant.id, &id).await?).with_context(&state);
+    super::duplicates::annotate(&state, &tenant.id, &mut view).await?;
+    Ok(Json(view))
 }
 
 /// Get a connection: its status (green, amber, red), reason, linked account and last diagnosis.

@@ -59,7 +59,15 @@ pub async fn list(
     State(state): State<AppState>,
     AuthTenant(tenant): AuthTenant,
 ) -> Result<Json<DuplicateList>, ApiError> {
-    let rows = state.store.duplicates(&tenant.id).await?;
+    // Only OAuth grants replace each other; password logins to one instance are the shared-user
+    // warning's business.
+    let rows: Vec<LinkedConnection> = state
+        .store
+        .duplicates(&tenant.id)
+        .await?
+        .into_iter()
+        .filter(|row| row.provider.parse::<Provider>().is_ok_and(Provider::is_oauth))
+        .collect();
     let mut data: Vec<DuplicateView> = Vec::new();
     for row in &rows {
         match data.last_mut() {
@@ -84,6 +92,12 @@ pub async fn list(
 /// Fills a connection's `duplicate_of` and its warning: other organisations' connections that
 /// hold the same external account.
 pub async fn annotate(state: &AppState, tenant_id: &str, view: &mut ConnectionView) -> Result<(), ApiError> {
+    if view.provider == Provider::Acumatica.as_str() {
+        return annotate_shared_login(state, tenant_id, view).await;
+    }
+    if !view.provider.parse::<Provider>().is_ok_and(Provider::is_oauth) {
+        return Ok(());
+    }
     let Some(account) = &view.external_account else { return Ok(()) };
     let others = state.store.linked_elsewhere(tenant_id, &view.provider, &account.id, &view.id).await?;
     let others: Vec<&LinkedConnection> =
@@ -104,6 +118,31 @@ pub async fn annotate(state: &AppState, tenant_id: &str, view: &mut ConnectionVi
         ));
     }
     view.duplicate_of = others.into_iter().map(LinkView::from_row).collect();
+    Ok(())
+}
+
+/// MYOB advises one API user per integration: a password reset or a lockout of a shared user
+/// breaks every connection that uses it, and their sessions count against one user's limits.
+async fn annotate_shared_login(
+    state: &AppState,
+    tenant_id: &str,
+    view: &mut ConnectionView,
+) -> Result<(), ApiError> {
+    let Some(login) = state.store.login(&view.id).await? else { return Ok(()) };
+    let Some(key) = login.login_key else { return Ok(()) };
+    let others = state.store.shared_logins(tenant_id, &key, &view.id).await?;
+    if others.is_empty() {
+        return Ok(());
+    }
+    let list: Vec<String> =
+        others.iter().map(|(id, org)| format!("connection {id} of organisation {org}")).collect();
+    view.warnings.push(format!(
+        "The MYOB Acumatica API user {:?} on this instance also serves {}. Give each connection its own API \
+         user: a password reset or a lockout of a shared user breaks all of them, and their sessions share \
+         one user's limits.",
+        login.username,
+        list.join(", ")
+    ));
     Ok(())
 }
 

@@ -93,6 +93,7 @@ pub fn openapi_router() -> OpenApiRouter<AppState> {
         .routes(routes!(connections::access_token))
         .routes(routes!(connections::reconnect))
         .routes(routes!(connections::pause))
+        .routes(routes!(connections::update_credentials))
         .routes(routes!(connections::resume))
         .routes(routes!(connections::events))
         .routes(routes!(connections::callback))

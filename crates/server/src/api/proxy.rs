@@ -78,7 +78,17 @@ pub async fn test(
 ) -> Result<Json<TestResult>, ApiError> {
     let conn = load(&state, &tenant.id, &id).await?;
     let provider: Provider = conn.provider.parse().map_err(ApiError::internal)?;
-    let result = match forward_test(&state, &conn, provider).await {
+    let outcome = if provider == Provider::Acumatica {
+        crate::acumatica::test(&state, &conn).await.map_err(|e| ApiError::internal(format!("{e:#}"))).map(
+            |d| match d {
+                None => Ok(empty_forwarded()),
+                Some(diagnosis) => Err(TestError::Diagnosed(Box::new(diagnosis))),
+            },
+        )?
+    } else {
+        forward_test(&state, &conn, provider).await
+    };
+    let result = match outcome {
         Ok(forwarded) => TestResult { ok: forwarded.diagnosis.is_none(), diagnosis: forwarded.diagnosis },
         Err(TestError::Diagnosed(diagnosis)) => TestResult { ok: false, diagnosis: Some(*diagnosis) },
         Err(TestError::Api(error)) => return Err(error),
@@ -92,6 +102,10 @@ pub async fn test(
         category = result.diagnosis.as_ref().map(|d| d.category.as_str()).unwrap_or(""), "connection tested"
     );
     Ok(Json(result))
+}
+
+fn empty_forwarded() -> Forwarded {
+    Forwarded { status: StatusCode::OK, headers: HeaderMap::new(), body: Bytes::new(), diagnosis: None }
 }
 
 enum TestError {
@@ -157,7 +171,7 @@ pub async fn proxy(
 ) -> Result<Response, ApiError> {
     let conn = load(&state, &tenant.id, &id).await?;
     let provider: Provider = conn.provider.parse().map_err(ApiError::internal)?;
-    if !provider.is_oauth() {
+    if !provider.is_oauth() && provider != Provider::Acumatica {
         return Err(ApiError::invalid(format!(
             "{} connections have no API to proxy",
             provider.display_name()
@@ -170,8 +184,12 @@ pub async fn proxy(
             "the proxied path must stay below the account's API base (no `.` or `..` segments)",
         ));
     }
-    let request = Request { method, path: &path, query: uri.query(), headers: &headers, body };
-    let forwarded = forward(&state, &conn, provider, request, Retries::RateLimitsAnd401).await?;
+    let forwarded = if provider == Provider::Acumatica {
+        forward_acumatica(&state, &conn, method, &path, uri.query(), &headers, body).await?
+    } else {
+        let request = Request { method, path: &path, query: uri.query(), headers: &headers, body };
+        forward(&state, &conn, provider, request, Retries::RateLimitsAnd401).await?
+    };
     let class = format!("{}xx", forwarded.status.as_u16() / 100);
     state
         .metrics
@@ -188,6 +206,52 @@ pub async fn proxy(
         response.headers_mut().insert(HeaderName::from_static(DIAGNOSIS_HEADER), value);
     }
     Ok(response)
+}
+
+/// One MYOB Acumatica call: log in, forward below the instance URL, log out.
+async fn forward_acumatica(
+    state: &AppState,
+    conn: &Connection,
+    method: Method,
+    path: &str,
+    query: Option<&str>,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> Result<Forwarded, ApiError> {
+    let mut target = path.to_owned();
+    if let Some(query) = query.filter(|q| !q.is_empty()) {
+        target.push('?');
+        target.push_str(query);
+    }
+    let mut forwarded_headers = HeaderMap::new();
+    for (name, value) in headers {
+        if !DROPPED_REQUEST_HEADERS.contains(&name.as_str()) {
+            forwarded_headers.append(name.clone(), value.clone());
+        }
+    }
+    let answer = crate::acumatica::call(state, conn, method, &target, &forwarded_headers, body.to_vec())
+        .await
+        .map_err(|e| ApiError::internal(format!("{e:#}")))?;
+    match answer {
+        Ok(answer) => {
+            let diagnosis = answer.diagnosis();
+            Ok(Forwarded {
+                status: StatusCode::from_u16(answer.status).unwrap_or(StatusCode::BAD_GATEWAY),
+                headers: answer.headers,
+                body: Bytes::from(answer.body),
+                diagnosis,
+            })
+        }
+        Err(diagnosis) => {
+            let status = match diagnosis.category.as_str() {
+                "credentials_rejected" | "account_locked" | "configuration_error" => StatusCode::CONFLICT,
+                "rate_limited" | "api_user_limit_reached" => StatusCode::TOO_MANY_REQUESTS,
+                _ => StatusCode::BAD_GATEWAY,
+            };
+            Err(ApiError::new(status, "provider_login_failed", diagnosis.summary.clone())
+                .with_diagnosis(diagnosis))
+        }
+    }
 }
 
 /// JSON with every non-ASCII character escaped, so it fits in a header.
