@@ -1,8 +1,8 @@
 //! Arbitrary bytes through both qbXML parsers and the rewriter: never a panic, and a rewrite of
 //! a valid request document is itself valid.
 //!
-//! Run with `cargo +nightly fuzz run qbxml_parse` from this directory; seed the corpus with
-//! `crates/qbxml/tests/fixtures/*/*.xml`.
+//! `fuzz/run` (part of `scripts/test`) runs it on the stable toolchain, seeded with
+//! `crates/qbxml/tests/fixtures/*/`; `LEDGERLINK_FUZZ_SECONDS=600 fuzz/run` fuzzes for longer.
 
 #![no_main]
 
