@@ -120,6 +120,24 @@ enum BenchCommand {
         #[arg(long, value_name = "URL")]
         database_url: Option<String>,
     },
+    /// Reckon Web Connector exchanges (GET for work, POST a 100-record CustomerQueryRs) over
+    /// loopback against an in-process hub with durable storage, beside the same client against a
+    /// server that answers from memory; then the qbXML response parser beside a bare quick-xml
+    /// loop over the same bytes. Build with --release for meaningful figures.
+    Webconnector {
+        /// How many qbXML jobs to queue and exchange.
+        #[arg(long, default_value_t = 2_000)]
+        jobs: usize,
+        /// Reckon connections polling at once, each one exchange at a time (as the RWC does).
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+        /// Seconds to time each parser for.
+        #[arg(long, default_value_t = 1.5, value_name = "SECONDS")]
+        parse_seconds: f64,
+        /// Use this PostgreSQL instead of a temporary SQLite file.
+        #[arg(long, value_name = "URL")]
+        database_url: Option<String>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -191,6 +209,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let options =
                 crate::bench::RefreshBench { connections, concurrency, idle_connections, database_url };
             return crate::bench::refresh(options).await;
+        }
+        Command::Bench {
+            which: BenchCommand::Webconnector { jobs, concurrency, parse_seconds, database_url },
+        } => {
+            telemetry::init(LogFormat::Text, "warn")?;
+            let options = crate::bench::WebconnectorBench { jobs, concurrency, parse_seconds, database_url };
+            return crate::bench::webconnector(options).await;
         }
         Command::Simulate {
             which:

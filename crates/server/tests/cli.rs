@@ -235,7 +235,7 @@ async fn the_readme_walkthrough_runs_as_written() {
             block.trim().strip_prefix("```sh").and_then(|s| s.strip_suffix("```")).expect("one sh block")
         })
         .collect();
-    assert_eq!(blocks.len(), 4, "the API, connection, diagnosis and web connector walkthroughs");
+    assert_eq!(blocks.len(), 5, "the API, connection, diagnosis, web connector and Acumatica walkthroughs");
     let script = blocks.join("\n");
 
     let dir = tempfile::tempdir().unwrap();
@@ -275,6 +275,9 @@ async fn the_readme_walkthrough_runs_as_written() {
     assert!(out.contains(r#"["connection_id","endpoint_url"]"#), "{out}");
     assert!(out.contains("one cycle: 4 exchanges"), "{out}");
     assert!(out.contains(r#"{"status":"done","pages":4,"customers":35}"#), "{out}");
+    assert!(out.contains(r#"{"category":"credentials_rejected"}"#), "{out}");
+    assert!(out.contains(r#"{"status":"disconnected","reason":"credentials_rejected"}"#), "{out}");
+    assert!(out.contains(r#"{"status":"connected","reason":null}"#), "{out}");
     assert!(hub.terminate().success());
 }
 
@@ -283,7 +286,7 @@ fn migrate_reports_the_schema_version() {
     let dir = tempfile::tempdir().unwrap();
     let output = run_cli(&["migrate", "--data-dir", "data"], &[], dir.path());
     assert!(output.status.success(), "{}", stderr(&output));
-    assert!(stdout(&output).contains("schema version 5"), "{}", stdout(&output));
+    assert!(stdout(&output).contains("schema version 6"), "{}", stdout(&output));
     assert!(dir.path().join("data/ledgerlink.db").exists());
 }
 
@@ -307,5 +310,33 @@ fn the_refresh_benchmark_runs_and_prints_its_figures_beside_the_baseline() {
         assert!(out.contains(line), "missing {line:?} in:\n{out}");
     }
     let bad = run_cli(&["bench", "refresh", "--connections", "0"], &[], dir.path());
+    assert!(!bad.status.success() && stderr(&bad).contains("at least 1"));
+}
+
+#[test]
+fn the_webconnector_benchmark_runs_and_prints_its_figures_beside_the_baselines() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = run_cli(
+        &["bench", "webconnector", "--jobs", "40", "--concurrency", "4", "--parse-seconds", "0.2"],
+        &[],
+        dir.path(),
+    );
+    let out = stdout(&output);
+    assert!(output.status.success(), "{out}\n{}", stderr(&output));
+    for line in [
+        "CustomerQueryRs with 100 CustomerRet",
+        "baseline (same JSON, no storage):",
+        "hub (GET + POST, durable):",
+        "latency: GET p50",
+        "ratio hub / baseline:",
+        "jobs done holding their response:",
+        " 40 of 40 (must be all)",
+        "bare quick-xml event loop:",
+        "parse + read every record:",
+        "ratio parser / bare quick-xml:",
+    ] {
+        assert!(out.contains(line), "missing {line:?} in:\n{out}");
+    }
+    let bad = run_cli(&["bench", "webconnector", "--jobs", "0"], &[], dir.path());
     assert!(!bad.status.success() && stderr(&bad).contains("at least 1"));
 }

@@ -32,6 +32,7 @@ CREATE TABLE qbxml_jobs (
     updated_at         INTEGER NOT NULL,
     finished_at        INTEGER
 );
-CREATE INDEX qbxml_jobs_queue ON qbxml_jobs (connection_id, priority DESC, created_at, id)
-    WHERE status IN ('queued', 'in_progress');
+-- The queue of one connection in hand-out order, and its job in progress, without scanning the
+-- jobs already done (which keep their responses).
+CREATE INDEX qbxml_jobs_queue ON qbxml_jobs (connection_id, status, priority DESC, created_at, id);
 CREATE INDEX qbxml_jobs_connection ON qbxml_jobs (tenant_id, connection_id, id);
