@@ -299,6 +299,13 @@ async fn serve(mut config: Config, sandbox: bool) -> anyhow::Result<()> {
             "Simulated Xero, QuickBooks Online and MYOB answer under {base}{}/ (see the README).",
             sandbox::MOUNT
         );
+        println!(
+            "Simulated MYOB Acumatica: instance_url {base}{}/acumatica, user {}, password {}, tenant Company.",
+            sandbox::MOUNT,
+            sandbox::ACUMATICA_USER,
+            sandbox::ACUMATICA_PASSWORD
+        );
+        println!("A simulated Reckon Web Connector desktop: `ledgerlink simulate reckon --help`.");
     }
     tracing::info!(
         %address,

@@ -224,7 +224,17 @@ on_both_backends! {
         let big = format!("{{\"name\": \"{}\"}}", "x".repeat(2 * 1024 * 1024));
         let (status, response) = raw_post(&hub, "/v1/organisations", &key, Some("application/json"), big.into_bytes()).await;
         assert_eq!((status, error_code(&response)), (413, "payload_too_large"));
-        let (_, list) = hub.call(Method::GET, "/v1/organisations", &key, None).await;
+        // On a new connection: the server closes the one whose body it refused to read, and a
+        // pooled client may not have noticed yet.
+        let list: Value = reqwest::Client::new()
+            .get(hub.url("/v1/organisations"))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         assert_eq!(list["data"], json!([]));
         hub.stop().await;
     }
