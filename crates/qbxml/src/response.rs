@@ -1,8 +1,12 @@
 //! Response documents from QuickBooks/Reckon: one streaming pass that describes each `…Rs`
-//! element and keeps its raw text, borrowed from the input.
+//! element and keeps its raw text, borrowed from the input, along with where each of its
+//! records is, so reading the records does not tokenise the text again.
 
 use std::borrow::Cow;
+use std::fmt;
+use std::iter::FusedIterator;
 use std::ops::Range;
+use std::sync::Arc;
 
 use quick_xml::Reader;
 use quick_xml::events::{BytesStart, Event};
@@ -20,16 +24,34 @@ pub struct ResponseMessageSet<'a> {
 }
 
 /// One `…Rs` element.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Response<'a> {
     name: &'a str,
     request_id: Option<Cow<'a, str>>,
     status: Status<'a>,
     iterator_remaining_count: Option<u32>,
     iterator_id: Option<Cow<'a, str>>,
-    record_count: usize,
+    /// The records, found by the parse. Shared so that [`Records`] can outlive the borrow of
+    /// the response, as it could when it was a reader over `raw`.
+    records: Arc<[Record<'a>]>,
     span: Range<usize>,
     raw: &'a str,
+}
+
+// By hand to leave the record table out: it repeats `raw`, record by record.
+impl fmt::Debug for Response<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Response")
+            .field("name", &self.name)
+            .field("request_id", &self.request_id)
+            .field("status", &self.status)
+            .field("iterator_remaining_count", &self.iterator_remaining_count)
+            .field("iterator_id", &self.iterator_id)
+            .field("record_count", &self.record_count())
+            .field("span", &self.span)
+            .field("raw", &self.raw)
+            .finish()
+    }
 }
 
 impl<'a> Response<'a> {
@@ -74,7 +96,7 @@ impl<'a> Response<'a> {
 
     /// How many direct children named `…Ret` (the returned records) the element has.
     pub fn record_count(&self) -> usize {
-        self.record_count
+        self.records.len()
     }
 
     /// Byte range of the element in the document.
@@ -89,7 +111,7 @@ impl<'a> Response<'a> {
 
     /// The returned records (direct `…Ret` children), each as raw XML.
     pub fn records(&self) -> Records<'a> {
-        Records::new(self.raw)
+        Records { records: Arc::clone(&self.records), next: 0 }
     }
 }
 
@@ -249,26 +271,41 @@ impl<'a> ResponseReader<'a> {
         }
     }
 
-    /// Reads the content of a response, counting its records. This is the hot loop: it only
-    /// tracks depth and looks at names one level down.
+    /// Reads the content of a response, noting where each record starts and ends. This is the
+    /// hot loop: it only tracks depth and looks at names one level down.
     fn read_records(&mut self, response: &mut Response<'a>, tag_start: usize) -> Result<usize, ParseError> {
+        let xml = self.scan.xml();
+        let mut records = Vec::new();
+        // The record being read, if the element open one level down is one: where its start
+        // tag begins, and its name.
+        let mut open: Option<(usize, &'a str)> = None;
         let mut depth = 1usize;
         loop {
+            // Where the next event starts: text is never skipped, so nothing lies between.
+            let at = self.scan.position();
             match self.scan.next_event()? {
                 Event::Start(tag) => {
                     if depth == 1 && is_record(&tag) {
-                        response.record_count += 1;
+                        open = Some((at, self.scan.name(&tag)));
                     }
                     depth += 1;
                 }
                 Event::Empty(tag) => {
                     if depth == 1 && is_record(&tag) {
-                        response.record_count += 1;
+                        let raw = xml.get(at..self.scan.position()).unwrap_or_default();
+                        records.push(Record { name: self.scan.name(&tag), raw });
                     }
                 }
                 Event::End(_) => {
                     depth -= 1;
+                    if depth == 1
+                        && let Some((start, name)) = open.take()
+                    {
+                        let raw = xml.get(start..self.scan.position()).unwrap_or_default();
+                        records.push(Record { name, raw });
+                    }
                     if depth == 0 {
+                        response.records = records.into();
                         return Ok(self.scan.position());
                     }
                 }
@@ -364,7 +401,7 @@ fn read_message_set<'a>(
     Ok(set)
 }
 
-/// Reads a response's start tag; the caller fills in the span and counts records.
+/// Reads a response's start tag; the caller fills in the span and records.
 fn read_response_start<'a>(
     scan: &Scanner<'a>,
     tag: &BytesStart<'a>,
@@ -383,7 +420,7 @@ fn read_response_start<'a>(
         status: Status { code: StatusCode::OK, severity: None, message: None },
         iterator_remaining_count: None,
         iterator_id: None,
-        record_count: 0,
+        records: Arc::default(),
         span: tag_start..tag_start,
         raw: "",
     };
@@ -532,66 +569,32 @@ pub fn list_id_or_txn_id(record_xml: &str) -> Option<RecordId<'_>> {
 }
 
 /// Iterator over the records of one response; see [`Response::records`].
+///
+/// The parse already found the records, so this only walks the list it made.
+#[derive(Debug, Clone)]
 pub struct Records<'a> {
-    raw: &'a str,
-    reader: Reader<&'a [u8]>,
-    depth: usize,
-    done: bool,
-}
-
-impl<'a> Records<'a> {
-    fn new(raw: &'a str) -> Self {
-        Records { raw, reader: Reader::from_str(raw), depth: 0, done: false }
-    }
-
-    fn offset(&self) -> usize {
-        usize::try_from(self.reader.buffer_position()).unwrap_or(usize::MAX)
-    }
-
-    fn record(&self, start: usize, name: &[u8]) -> Record<'a> {
-        Record { name: text_in(self.raw, name), raw: self.raw.get(start..self.offset()).unwrap_or_default() }
-    }
+    records: Arc<[Record<'a>]>,
+    next: usize,
 }
 
 impl<'a> Iterator for Records<'a> {
     type Item = Record<'a>;
 
     fn next(&mut self) -> Option<Record<'a>> {
-        // The text was checked when the response was parsed, so errors are not expected here;
-        // should one happen the iteration just ends.
-        while !self.done {
-            let start = self.offset();
-            let Ok(event) = self.reader.read_event() else {
-                break;
-            };
-            match event {
-                Event::Start(tag) => {
-                    self.depth += 1;
-                    if self.depth == 2 && is_record(&tag) {
-                        if self.reader.read_to_end(tag.name()).is_err() {
-                            break;
-                        }
-                        self.depth -= 1;
-                        return Some(self.record(start, tag.name().as_ref()));
-                    }
-                }
-                Event::Empty(tag) if self.depth == 1 && is_record(&tag) => {
-                    return Some(self.record(start, tag.name().as_ref()));
-                }
-                Event::End(_) => {
-                    self.depth = self.depth.saturating_sub(1);
-                    if self.depth == 0 {
-                        break;
-                    }
-                }
-                Event::Eof => break,
-                _ => {}
-            }
-        }
-        self.done = true;
-        None
+        let record = *self.records.get(self.next)?;
+        self.next += 1;
+        Some(record)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let left = self.records.len().saturating_sub(self.next);
+        (left, Some(left))
     }
 }
+
+impl ExactSizeIterator for Records<'_> {}
+
+impl FusedIterator for Records<'_> {}
 
 #[cfg(test)]
 mod tests {
@@ -682,6 +685,117 @@ mod tests {
         let host = doc.find("h").unwrap();
         assert_eq!(host.records().count(), 1);
         assert_eq!(host.records().next().unwrap().list_id_or_txn_id(), None);
+    }
+
+    /// How `records()` used to find the records: a second reader over the response's text.
+    fn records_by_retokenising<'a>(raw: &'a str) -> Vec<Record<'a>> {
+        let mut reader = Reader::from_str(raw);
+        let offset = |reader: &Reader<&[u8]>| usize::try_from(reader.buffer_position()).unwrap();
+        let mut records = Vec::new();
+        let mut depth = 0usize;
+        loop {
+            let start = offset(&reader);
+            match reader.read_event().unwrap() {
+                Event::Start(tag) => {
+                    depth += 1;
+                    if depth == 2 && is_record(&tag) {
+                        reader.read_to_end(tag.name()).unwrap();
+                        depth -= 1;
+                        let name = text_in(raw, tag.name().as_ref());
+                        records.push(Record { name, raw: &raw[start..offset(&reader)] });
+                    }
+                }
+                Event::Empty(tag) if depth == 1 && is_record(&tag) => {
+                    let name = text_in(raw, tag.name().as_ref());
+                    records.push(Record { name, raw: &raw[start..offset(&reader)] });
+                }
+                Event::End(_) => {
+                    depth -= 1;
+                    if depth == 0 {
+                        return records;
+                    }
+                }
+                Event::Eof => return records,
+                _ => {}
+            }
+        }
+    }
+
+    /// False if `xml` does not parse.
+    fn assert_records_as_a_second_reader_finds_them(xml: &str) -> bool {
+        let Ok(doc) = ResponseDocument::parse(xml) else { return false };
+        for response in doc.responses() {
+            let records: Vec<_> = response.records().collect();
+            assert_eq!(records, records_by_retokenising(response.raw()), "{xml}");
+            assert_eq!(response.records().len(), response.record_count());
+        }
+        true
+    }
+
+    #[test]
+    fn the_records_noted_during_the_parse_are_those_a_second_reader_finds() {
+        let tricky = [
+            MULTI,
+            // Same-named nesting, attributes, odd spacing, and markup-like text that is not
+            // markup.
+            "\u{feff}<QBXML><QBXMLMsgsRs><ARs statusCode=\"0\"><ARet><ARet>x</ARet><BRet/></ARet>\
+             <ARet a=\"1\" >y</ARet ><!-- <CRet/> --><![CDATA[<DRet/>]]><?pi <ERet/>?>\
+             <ARet\n/>z&amp;<Other><FRet/></Other><GRet></GRet></ARs><BRs statusCode=\"0\"/>\
+             </QBXMLMsgsRs></QBXML>",
+            "<QBXML><QBXMLMsgsRs><ARs statusCode=\"0\"><Ret/><ret/><XRetY/></ARs></QBXMLMsgsRs></QBXML>",
+            "<QBXML><QBXMLMsgsRs><ARs statusCode=\"0\">Café<ÄRet>日本</ÄRet></ARs></QBXMLMsgsRs></QBXML>",
+        ];
+        for xml in tricky {
+            assert!(assert_records_as_a_second_reader_finds_them(xml), "{xml}");
+        }
+        let doc = ResponseDocument::parse(tricky[1]).unwrap();
+        let names: Vec<_> = doc.responses()[0].records().map(|r| r.name()).collect();
+        assert_eq!(names, ["ARet", "ARet", "ARet", "GRet"]);
+
+        // Mutations of a valid document: whatever still parses agrees too.
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let mut random = move |below: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % below as u64) as usize
+        };
+        const PIECES: &[&str] = &["<", ">", "/", "<XRet>", "</XRet>", "<XRet/>", "</InvoiceRet>", "&amp;"];
+        let mut parsed = 0;
+        for _ in 0..2000 {
+            let mut text = MULTI.to_owned();
+            for _ in 0..1 + random(3) {
+                let mut at = random(text.len() + 1);
+                while !text.is_char_boundary(at) {
+                    at -= 1;
+                }
+                if random(2) == 0 && at < text.len() {
+                    text.remove(at);
+                } else {
+                    text.insert_str(at, PIECES[random(PIECES.len())]);
+                }
+            }
+            parsed += usize::from(assert_records_as_a_second_reader_finds_them(&text));
+        }
+        assert!(parsed > 200, "only {parsed} mutants parsed");
+    }
+
+    #[test]
+    fn records_can_outlive_the_response_they_came_from() {
+        let records = {
+            let doc = ResponseDocument::parse(MULTI).unwrap();
+            doc.find("i").unwrap().records()
+        };
+        assert_eq!(records.len(), 3);
+        assert_eq!(records.map(|r| r.raw()).last(), Some("<InvoiceRet/>"));
+    }
+
+    #[test]
+    fn the_debug_view_of_a_response_lists_its_fields_not_its_records() {
+        let doc = ResponseDocument::parse(MULTI).unwrap();
+        let debug = format!("{:?}", doc.find("h").unwrap());
+        assert!(debug.starts_with("Response { name: \"HostQueryRs\", request_id: Some(\"h\"), "), "{debug}");
+        assert!(debug.contains(", record_count: 1, span: "), "{debug}");
     }
 
     #[test]
