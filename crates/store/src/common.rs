@@ -745,9 +745,6 @@ macro_rules! common_queries {
             let ts = |column: &str| -> Result<ledgerlink_core::Timestamp, sqlx::Error> {
                 Ok(ledgerlink_core::Timestamp::from_millis(row.try_get::<i64, _>(column)?))
             };
-            let opt_ts = |column: &str| -> Result<Option<ledgerlink_core::Timestamp>, sqlx::Error> {
-                Ok(row.try_get::<Option<i64>, _>(column)?.map(ledgerlink_core::Timestamp::from_millis))
-            };
             Ok($crate::Connection {
                 id: row.try_get("id")?,
                 tenant_id: row.try_get("tenant_id")?,
@@ -761,23 +758,29 @@ macro_rules! common_queries {
                 last_error: row.try_get("last_error")?,
                 redirect_url: row.try_get("redirect_url")?,
                 access_token: row.try_get("access_token")?,
-                access_issued_at: opt_ts("access_issued_at")?,
-                access_expires_at: opt_ts("access_expires_at")?,
+                access_issued_at: opt_ts_at(row, "access_issued_at")?,
+                access_expires_at: opt_ts_at(row, "access_expires_at")?,
                 refresh_token: row.try_get("refresh_token")?,
-                refresh_token_obtained_at: opt_ts("refresh_token_obtained_at")?,
+                refresh_token_obtained_at: opt_ts_at(row, "refresh_token_obtained_at")?,
                 scope: row.try_get("scope")?,
                 token_version: row.try_get("token_version")?,
-                next_refresh_at: opt_ts("next_refresh_at")?,
+                next_refresh_at: opt_ts_at(row, "next_refresh_at")?,
                 failures: row.try_get("failures")?,
                 inflight_refresh_token: row.try_get("inflight_refresh_token")?,
-                inflight_since: opt_ts("inflight_since")?,
+                inflight_since: opt_ts_at(row, "inflight_since")?,
                 lease_owner: row.try_get("lease_owner")?,
-                lease_expires_at: opt_ts("lease_expires_at")?,
+                lease_expires_at: opt_ts_at(row, "lease_expires_at")?,
                 created_at: ts("created_at")?,
                 updated_at: ts("updated_at")?,
-                connected_at: opt_ts("connected_at")?,
-                linked_at: opt_ts("linked_at")?,
+                connected_at: opt_ts_at(row, "connected_at")?,
+                linked_at: opt_ts_at(row, "linked_at")?,
             })
+        }
+
+        /// A nullable millisecond column as a timestamp.
+        fn opt_ts_at(row: &$row, column: &str) -> Result<Option<ledgerlink_core::Timestamp>, sqlx::Error> {
+            use sqlx::Row;
+            Ok(row.try_get::<Option<i64>, _>(column)?.map(ledgerlink_core::Timestamp::from_millis))
         }
 
         type OrganisationRow = (String, String, String, Option<String>, i64, i64);

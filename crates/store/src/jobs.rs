@@ -454,9 +454,6 @@ macro_rules! job_queries {
 
         fn job_from_row(row: &$row) -> Result<$crate::jobs::Job, sqlx::Error> {
             use sqlx::Row;
-            let opt_ts = |column: &str| -> Result<Option<ledgerlink_core::Timestamp>, sqlx::Error> {
-                Ok(row.try_get::<Option<i64>, _>(column)?.map(ledgerlink_core::Timestamp::from_millis))
-            };
             Ok($crate::jobs::Job {
                 id: row.try_get("id")?,
                 tenant_id: row.try_get("tenant_id")?,
@@ -471,14 +468,14 @@ macro_rules! job_queries {
                 exchange: row.try_get("exchange")?,
                 exchange_kind: row.try_get("exchange_kind")?,
                 exchange_request: row.try_get("exchange_request")?,
-                exchange_sent_at: opt_ts("exchange_sent_at")?,
+                exchange_sent_at: opt_ts_at(row, "exchange_sent_at")?,
                 continue_state: row.try_get("continue_state")?,
                 iterator_id: row.try_get("iterator_id")?,
                 message_set_id: row.try_get("message_set_id")?,
                 diagnosis: row.try_get("diagnosis")?,
                 created_at: ledgerlink_core::Timestamp::from_millis(row.try_get("created_at")?),
                 updated_at: ledgerlink_core::Timestamp::from_millis(row.try_get("updated_at")?),
-                finished_at: opt_ts("finished_at")?,
+                finished_at: opt_ts_at(row, "finished_at")?,
             })
         }
     };

@@ -772,9 +772,6 @@ macro_rules! alert_queries {
 
         fn delivery_from_row(row: &$row) -> Result<$crate::outbox::Delivery, sqlx::Error> {
             use sqlx::Row;
-            let opt_ts = |column: &str| -> Result<Option<ledgerlink_core::Timestamp>, sqlx::Error> {
-                Ok(row.try_get::<Option<i64>, _>(column)?.map(ledgerlink_core::Timestamp::from_millis))
-            };
             Ok($crate::outbox::Delivery {
                 id: row.try_get("id")?,
                 subscription_id: row.try_get("subscription_id")?,
@@ -786,20 +783,17 @@ macro_rules! alert_queries {
                 payload: row.try_get("payload")?,
                 status: row.try_get("status")?,
                 attempts: row.try_get("attempts")?,
-                next_attempt_at: opt_ts("next_attempt_at")?,
-                last_attempt_at: opt_ts("last_attempt_at")?,
+                next_attempt_at: opt_ts_at(row, "next_attempt_at")?,
+                last_attempt_at: opt_ts_at(row, "last_attempt_at")?,
                 last_status: row.try_get("last_status")?,
                 last_error: row.try_get("last_error")?,
                 created_at: ledgerlink_core::Timestamp::from_millis(row.try_get("created_at")?),
-                delivered_at: opt_ts("delivered_at")?,
+                delivered_at: opt_ts_at(row, "delivered_at")?,
             })
         }
 
         fn email_from_row(row: &$row) -> Result<$crate::outbox::OutboxEmail, sqlx::Error> {
             use sqlx::Row;
-            let opt_ts = |column: &str| -> Result<Option<ledgerlink_core::Timestamp>, sqlx::Error> {
-                Ok(row.try_get::<Option<i64>, _>(column)?.map(ledgerlink_core::Timestamp::from_millis))
-            };
             Ok($crate::outbox::OutboxEmail {
                 id: row.try_get("id")?,
                 tenant_id: row.try_get("tenant_id")?,
@@ -810,10 +804,10 @@ macro_rules! alert_queries {
                 body: row.try_get("body")?,
                 status: row.try_get("status")?,
                 attempts: row.try_get("attempts")?,
-                next_attempt_at: opt_ts("next_attempt_at")?,
+                next_attempt_at: opt_ts_at(row, "next_attempt_at")?,
                 last_error: row.try_get("last_error")?,
                 created_at: ledgerlink_core::Timestamp::from_millis(row.try_get("created_at")?),
-                sent_at: opt_ts("sent_at")?,
+                sent_at: opt_ts_at(row, "sent_at")?,
             })
         }
     };
