@@ -143,6 +143,11 @@ pub fn validate(qbxml: &str) -> Result<(), String> {
             r.name()
         ));
     }
+    if let Some(id) = doc.new_message_set_id()
+        && let Err(e) = MessageSetId::new(id)
+    {
+        return Err(format!("`qbxml`: newMessageSetID: {e}"));
+    }
     if doc.old_message_set_id().is_some() {
         return Err("`qbxml`: oldMessageSetID is set by the hub when it re-sends a write".into());
     }
@@ -164,7 +169,9 @@ pub async fn next_work(state: &AppState, conn: &Connection, repeat_state: &str) 
         mark_connected(state, conn, now).await?;
     }
     let max_attempts = state.config.webconnector.max_attempts as i64;
-    loop {
+    // Each round either hands a job out or finishes one (failed); a few rounds cover a queue
+    // head of failing jobs, and the bound keeps a job another instance holds from spinning here.
+    for _ in 0..16 {
         let (mut job, kind) = match state.store.active_job(&conn.id).await? {
             Some(job) => {
                 let kind = if job.continue_state.as_deref().is_some_and(|s| s == repeat_state)
@@ -207,6 +214,11 @@ pub async fn next_work(state: &AppState, conn: &Connection, repeat_state: &str) 
                 continue;
             }
         }
+        if job.message_set_id.is_none() {
+            // A write's message set id is fixed before its first hand-out (the app's own, if it
+            // set one), so a re-send can ask about exactly that set.
+            job.message_set_id = write_message_set_id(&job);
+        }
         let qbxml = match render(&job, kind) {
             Ok(qbxml) => qbxml,
             Err(message) => {
@@ -229,9 +241,6 @@ pub async fn next_work(state: &AppState, conn: &Connection, repeat_state: &str) 
         if kind != Kind::Continue {
             job.continue_state = None;
         }
-        if is_write(&job) && job.message_set_id.is_none() {
-            job.message_set_id = Some(message_set_id(&job).as_str().to_owned());
-        }
         job.updated_at = now;
         if !state.store.update_job(&job, previous_exchange.as_deref()).await? {
             // Another GET of this connection got there first (two connectors, or a retry).
@@ -244,6 +253,7 @@ pub async fn next_work(state: &AppState, conn: &Connection, repeat_state: &str) 
             try_again_in: 0,
         });
     }
+    Ok(empty)
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -265,8 +275,14 @@ impl Kind {
     }
 }
 
-fn is_write(job: &Job) -> bool {
-    RequestDocument::parse(&job.request).is_ok_and(|doc| !doc.is_read_only())
+/// The message set id a write job goes out with: the app's `newMessageSetID`, or one made from
+/// the job id. `None` for read-only jobs (and documents that no longer parse).
+fn write_message_set_id(job: &Job) -> Option<String> {
+    let doc = RequestDocument::parse(&job.request).ok()?;
+    if doc.is_read_only() {
+        return None;
+    }
+    Some(doc.new_message_set_id().map_or_else(|| message_set_id(job).as_str().to_owned(), str::to_owned))
 }
 
 /// The qbXML to hand out: the app's document with the hub's requestIDs, and the iterator and
@@ -284,13 +300,8 @@ fn render(job: &Job, kind: Kind) -> Result<String, String> {
             rewrite.set_iterator(index, change).map_err(|e| e.to_string())?;
         }
     }
-    if !doc.is_read_only() {
-        let id = match (&job.message_set_id, doc.new_message_set_id()) {
-            (Some(id), _) => MessageSetId::new(id.clone()),
-            (None, Some(app)) => MessageSetId::new(app.to_owned()),
-            (None, None) => Ok(message_set_id(job)),
-        }
-        .map_err(|e| e.to_string())?;
+    if let Some(id) = &job.message_set_id {
+        let id = MessageSetId::new(id.clone()).map_err(|e| e.to_string())?;
         rewrite.set_new_message_set_id(&id);
         if kind == Kind::Again {
             rewrite.set_old_message_set_id(&id);

@@ -272,6 +272,40 @@ async fn a_lost_answer_hands_the_write_out_again_with_error_recovery() {
 }
 
 #[tokio::test]
+async fn an_apps_own_message_set_id_is_kept_and_asked_about_when_re_sent() {
+    let d = desk(common::Backend::Sqlite, &[]).await;
+    let own = ADD.replace(
+        "<QBXMLMsgsRq onError=\"stopOnError\">",
+        "<QBXMLMsgsRq onError=\"stopOnError\" newMessageSetID=\"app-set-7\">",
+    );
+    d.queue(&own, None).await;
+    let first = d.poll("").await;
+    assert_eq!(
+        attribute(first["qbXMLRequest"].as_str().unwrap(), "newMessageSetID").as_deref(),
+        Some("app-set-7")
+    );
+    let again = d.poll("").await;
+    let resent = again["qbXMLRequest"].as_str().unwrap();
+    assert_eq!(attribute(resent, "oldMessageSetID").as_deref(), Some("app-set-7"), "{resent}");
+    assert_eq!(attribute(resent, "newMessageSetID").as_deref(), Some("app-set-7"));
+    let too_long = ADD.replace(
+        "<QBXMLMsgsRq onError=\"stopOnError\">",
+        "<QBXMLMsgsRq onError=\"stopOnError\" newMessageSetID=\"a-message-set-id-longer-than-23\">",
+    );
+    let (status, error) = d
+        .hub
+        .call(
+            Method::POST,
+            &format!("/v1/connections/{}/qbxml", d.id),
+            &d.key,
+            Some(json!({"qbxml": too_long})),
+        )
+        .await;
+    assert_eq!(status, 422, "{error}");
+    assert!(error["error"]["message"].as_str().unwrap().contains("newMessageSetID"), "{error}");
+}
+
+#[tokio::test]
 async fn connector_errors_requeue_the_job_then_fail_it_with_a_diagnosis() {
     let d = desk(common::Backend::Sqlite, &[("LEDGERLINK_WEBCONNECTOR_MAX_ATTEMPTS", "2")]).await;
     let job = d.queue(QUERY, None).await;
