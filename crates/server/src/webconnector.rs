@@ -168,11 +168,14 @@ pub async fn next_work(state: &AppState, conn: &Connection, repeat_state: &str) 
     if conn.status == ConnectionStatus::Pending.as_str() {
         mark_connected(state, conn, now).await?;
     }
-    let max_attempts = state.config.webconnector.max_attempts as i64;
+    let limits = HandOutLimits {
+        max_attempts: state.config.webconnector.max_attempts as i64,
+        max_restarts: state.config.webconnector.max_restarts as i64,
+    };
     // Each round either hands a job out or finishes one (failed); a few rounds cover a queue
     // head of failing jobs, and the bound keeps a job another instance holds from spinning here.
     for _ in 0..16 {
-        let (mut job, kind) = match state.store.active_job(&conn.id).await? {
+        let stored = match state.store.active_job(&conn.id).await? {
             Some(job) => {
                 let kind = if job.continue_state.as_deref().is_some_and(|s| s == repeat_state)
                     && job.updated_at.saturating_add(ITERATOR_WINDOW) >= now
@@ -183,70 +186,44 @@ pub async fn next_work(state: &AppState, conn: &Connection, repeat_state: &str) 
                 } else {
                     Kind::Again
                 };
-                (job, kind)
+                let previous_exchange = job.exchange.clone();
+                let (job, events) = prepare(conn, job, kind, limits, now);
+                let stored = match (&previous_exchange, job.status.as_str()) {
+                    (Some(exchange), "failed") => state.store.finish_job(&job, exchange, &events).await?,
+                    _ => {
+                        let stored = state.store.update_job(&job, previous_exchange.as_deref()).await?;
+                        if stored && !events.is_empty() {
+                            state.store.insert_events(&events).await?;
+                        }
+                        stored
+                    }
+                };
+                if !stored {
+                    // Another GET of this connection got there first (two connectors, or a retry).
+                    return Ok(empty);
+                }
+                job
             }
-            None => match state.store.claim_next_job(&conn.id, now).await? {
-                Some(job) => (job, Kind::First),
-                None => return Ok(empty),
-            },
-        };
-        let previous_exchange = job.exchange.clone();
-        if kind == Kind::Restart {
-            job.restarts += 1;
-            job.pages = "[]".into();
-            job.iterator_id = None;
-            job.continue_state = None;
-            if job.restarts > state.config.webconnector.max_restarts as i64 {
-                let diagnosis =
-                    Diagnosis::qbxml_status(3391, "the iterator kept becoming invalid before the last page");
-                fail(state, conn, &mut job, diagnosis, previous_exchange.as_deref(), now).await?;
-                continue;
-            }
-        }
-        if kind != Kind::Continue {
-            job.attempts += 1;
-            if job.attempts > max_attempts {
-                let diagnosis =
-                    job.diagnosis.as_deref().and_then(|d| serde_json::from_str(d).ok()).unwrap_or_else(
-                        || Diagnosis::webconnector_error("", "the connector never answered this request"),
-                    );
-                fail(state, conn, &mut job, diagnosis, previous_exchange.as_deref(), now).await?;
-                continue;
-            }
-        }
-        if job.message_set_id.is_none() {
-            // A write's message set id is fixed before its first hand-out (the app's own, if it
-            // set one), so a re-send can ask about exactly that set.
-            job.message_set_id = write_message_set_id(&job);
-        }
-        let qbxml = match render(&job, kind) {
-            Ok(qbxml) => qbxml,
-            Err(message) => {
-                let diagnosis = Diagnosis::lookup(
-                    ledgerlink_core::Provider::Reckon,
-                    None,
-                    Some("qbxml_error"),
-                    Some(message),
-                );
-                fail(state, conn, &mut job, diagnosis, previous_exchange.as_deref(), now).await?;
-                continue;
+            None => {
+                let take = |job: Job| prepare(conn, job, Kind::First, limits, now);
+                match state.store.hand_out_next(&conn.id, &take).await? {
+                    Some(job) => job,
+                    None => return Ok(empty),
+                }
             }
         };
-        let exchange = token();
-        job.status = "in_progress".into();
-        job.exchange = Some(exchange.clone());
-        job.exchange_kind = Some(kind.as_str().into());
-        job.exchange_request = Some(qbxml.clone());
-        job.exchange_sent_at = Some(now);
-        if kind != Kind::Continue {
-            job.continue_state = None;
+        if stored.status == "failed" {
+            state.metrics.inc("ledgerlink_jobs_total", &[("outcome", "failed")]);
+            tracing::warn!(connection_id = %conn.id, job_id = %stored.id, "qbXML job failed");
+            continue;
         }
-        job.updated_at = now;
-        if !state.store.update_job(&job, previous_exchange.as_deref()).await? {
-            // Another GET of this connection got there first (two connectors, or a retry).
-            return Ok(empty);
-        }
-        tracing::info!(connection_id = %conn.id, job_id = %job.id, exchange = kind.as_str(), "handed out qbXML");
+        let (Some(exchange), Some(qbxml)) = (stored.exchange, stored.exchange_request) else {
+            anyhow::bail!("job {} was stored in progress without its exchange", stored.id);
+        };
+        tracing::info!(
+            connection_id = %conn.id, job_id = %stored.id,
+            exchange = stored.exchange_kind.as_deref().unwrap_or(""), "handed out qbXML"
+        );
         return Ok(Handout {
             post_url: post_url(state, &conn.id, &exchange),
             qbxml_request: qbxml,
@@ -254,6 +231,85 @@ pub async fn next_work(state: &AppState, conn: &Connection, repeat_state: &str) 
         });
     }
     Ok(empty)
+}
+
+#[derive(Clone, Copy)]
+struct HandOutLimits {
+    max_attempts: i64,
+    max_restarts: i64,
+}
+
+/// What to store when `job` goes out as `kind`: in progress with a new exchange and the qbXML to
+/// send; or failed, with its `job.failed` event, when it may not go out again (attempts or
+/// restarts spent) or its document no longer renders.
+fn prepare(
+    conn: &Connection,
+    mut job: Job,
+    kind: Kind,
+    limits: HandOutLimits,
+    now: Timestamp,
+) -> (Job, Vec<Event>) {
+    if kind == Kind::Restart {
+        job.restarts += 1;
+        job.pages = "[]".into();
+        job.iterator_id = None;
+        job.continue_state = None;
+        if job.restarts > limits.max_restarts {
+            let diagnosis =
+                Diagnosis::qbxml_status(3391, "the iterator kept becoming invalid before the last page");
+            return failed(conn, job, &diagnosis, now);
+        }
+    }
+    if kind != Kind::Continue {
+        job.attempts += 1;
+        if job.attempts > limits.max_attempts {
+            let diagnosis =
+                job.diagnosis.as_deref().and_then(|d| serde_json::from_str(d).ok()).unwrap_or_else(|| {
+                    Diagnosis::webconnector_error("", "the connector never answered this request")
+                });
+            return failed(conn, job, &diagnosis, now);
+        }
+    }
+    if job.message_set_id.is_none() {
+        // A write's message set id is fixed before its first hand-out (the app's own, if it set
+        // one), so a re-send can ask about exactly that set.
+        job.message_set_id = write_message_set_id(&job);
+    }
+    let qbxml = match render(&job, kind) {
+        Ok(qbxml) => qbxml,
+        Err(message) => {
+            let diagnosis = Diagnosis::lookup(
+                ledgerlink_core::Provider::Reckon,
+                None,
+                Some("qbxml_error"),
+                Some(message),
+            );
+            return failed(conn, job, &diagnosis, now);
+        }
+    };
+    job.status = "in_progress".into();
+    job.exchange = Some(token());
+    job.exchange_kind = Some(kind.as_str().into());
+    job.exchange_request = Some(qbxml);
+    job.exchange_sent_at = Some(now);
+    if kind != Kind::Continue {
+        job.continue_state = None;
+    }
+    job.updated_at = now;
+    (job, Vec::new())
+}
+
+/// The job failed for good, with its `job.failed` event.
+fn failed(conn: &Connection, mut job: Job, diagnosis: &Diagnosis, now: Timestamp) -> (Job, Vec<Event>) {
+    job.status = "failed".into();
+    job.diagnosis = serde_json::to_string(diagnosis).ok();
+    job.pages = "[]".into();
+    job.iterator_id = None;
+    job.continue_state = None;
+    clear_exchange(&mut job, now);
+    job.finished_at = Some(now);
+    let event = job_event(conn, &job, "job.failed", Some(diagnosis), now);
+    (job, vec![event])
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -480,20 +536,14 @@ async fn fail(
     expected_exchange: Option<&str>,
     now: Timestamp,
 ) -> anyhow::Result<()> {
-    job.status = "failed".into();
-    job.diagnosis = Some(serde_json::to_string(&diagnosis)?);
-    job.pages = "[]".into();
-    job.iterator_id = None;
-    job.continue_state = None;
-    clear_exchange(job, now);
-    job.finished_at = Some(now);
-    let event = job_event(conn, job, "job.failed", Some(&diagnosis), now);
+    let (done, events) = failed(conn, job.clone(), &diagnosis, now);
+    *job = done;
     let stored = match expected_exchange {
-        Some(exchange) => state.store.finish_job(job, exchange, &[event]).await?,
+        Some(exchange) => state.store.finish_job(job, exchange, &events).await?,
         None => {
             // Not handed out at the moment: guard on "no exchange".
             state.store.update_job(job, None).await? && {
-                state.store.insert_events(&[event]).await?;
+                state.store.insert_events(&events).await?;
                 true
             }
         }

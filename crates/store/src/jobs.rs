@@ -114,9 +114,15 @@ pub trait Jobs: Send + Sync {
     ) -> Result<Vec<Job>>;
     /// The job the connection is in the middle of, if any.
     async fn active_job(&self, connection_id: &str) -> Result<Option<Job>>;
-    /// Moves the next queued job (highest priority, then oldest) to `in_progress`, atomically:
-    /// two instances never claim the same job. Only when no job is in progress.
-    async fn claim_next_job(&self, connection_id: &str, now: Timestamp) -> Result<Option<Job>>;
+    /// Takes the next queued job (highest priority, then oldest) when none is in progress, lets
+    /// `prepare` turn it into what to store (handed out, or failed with its events), and stores
+    /// that in the same transaction: two instances never take the same job, and a hand-out costs
+    /// one commit. Returns the stored job.
+    async fn hand_out_next(
+        &self,
+        connection_id: &str,
+        prepare: &(dyn Fn(Job) -> (Job, Vec<Event>) + Send + Sync),
+    ) -> Result<Option<Job>>;
     /// Stores `job` if its exchange is still `expected_exchange` (`None`: not handed out).
     async fn update_job(&self, job: &Job, expected_exchange: Option<&str>) -> Result<bool>;
     /// Stores `job` with its events (job.completed, job.failed) under the same guard.
@@ -329,33 +335,41 @@ macro_rules! job_queries {
                 Ok(row.as_ref().map(job_from_row).transpose()?)
             }
 
-            async fn claim_next_job(
+            async fn hand_out_next(
                 &self,
                 connection_id: &str,
-                now: ledgerlink_core::Timestamp,
+                prepare: &(dyn Fn($crate::jobs::Job) -> ($crate::jobs::Job, Vec<$crate::Event>) + Send + Sync),
             ) -> $crate::Result<Option<$crate::jobs::Job>> {
                 let mut tx = self.pool.begin().await?;
-                // Lock the connection's row first: claims of one connection queue up here, so
-                // two instances cannot both see "nothing in progress" and claim two jobs.
+                // Lock the connection's row first: hand-outs of one connection queue up here, so
+                // two instances cannot both see "nothing in progress" and take two jobs.
                 sqlx::query("UPDATE connections SET login_failures = login_failures WHERE id = $1")
                     .bind(connection_id)
                     .execute(&mut *tx)
                     .await?;
                 let row: Option<$row> = sqlx::query(
-                    "UPDATE qbxml_jobs SET status = 'in_progress', updated_at = $2
-                     WHERE id = (
-                        SELECT id FROM qbxml_jobs
-                        WHERE connection_id = $1 AND status = 'queued'
-                          AND NOT EXISTS (SELECT 1 FROM qbxml_jobs a WHERE a.connection_id = $1 AND a.status = 'in_progress')
-                        ORDER BY priority DESC, created_at, id LIMIT 1)
-                     RETURNING *",
+                    "SELECT * FROM qbxml_jobs
+                     WHERE connection_id = $1 AND status = 'queued'
+                       AND NOT EXISTS (SELECT 1 FROM qbxml_jobs a WHERE a.connection_id = $1 AND a.status = 'in_progress')
+                     ORDER BY priority DESC, created_at, id LIMIT 1",
                 )
                 .bind(connection_id)
-                .bind(now.as_millis())
                 .fetch_optional(&mut *tx)
                 .await?;
+                let Some(queued) = row.as_ref().map(job_from_row).transpose()? else {
+                    tx.commit().await?;
+                    return Ok(None);
+                };
+                let (job, events) = prepare(queued);
+                if !write_job(&mut *tx, &job, None).await? {
+                    tx.rollback().await?;
+                    return Ok(None);
+                }
+                for event in &events {
+                    insert_event(&mut *tx, event).await?;
+                }
                 tx.commit().await?;
-                Ok(row.as_ref().map(job_from_row).transpose()?)
+                Ok(Some(job))
             }
 
             async fn update_job(
