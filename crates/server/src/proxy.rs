@@ -28,9 +28,12 @@ pub struct Limits {
 impl Limits {
     pub fn of(provider: Provider) -> Self {
         match provider {
-            Provider::Xero => Self { concurrent: 5, per_window: 60, window: Duration::from_secs(60) },
-            Provider::QuickBooks => Self { concurrent: 10, per_window: 500, window: Duration::from_secs(60) },
-            Provider::Myob => Self { concurrent: 8, per_window: 8, window: Duration::from_secs(1) },
+            // Minute limits are counted over 61 s, for the same reason as MYOB's below.
+            Provider::Xero => Self { concurrent: 5, per_window: 60, window: Duration::from_secs(61) },
+            Provider::QuickBooks => Self { concurrent: 10, per_window: 500, window: Duration::from_secs(61) },
+            // 8 per second, counted over 1.25 s: requests reach MYOB a little later and closer
+            // together than they leave here, and a rolling second there must never see a ninth.
+            Provider::Myob => Self { concurrent: 8, per_window: 8, window: Duration::from_millis(1250) },
             // Password and desktop providers are not proxied; a conservative default.
             _ => Self { concurrent: 2, per_window: 60, window: Duration::from_secs(60) },
         }
