@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use ledgerlink_core::Timestamp;
-use ledgerlink_store::{Event, OutboxEmail};
+use ledgerlink_store::{Attempt, Event, OutboxEmail};
 use serde_json::json;
 
 use crate::AppState;
@@ -118,36 +118,36 @@ pub async fn send_due(state: &AppState, mailer: &Mailer) -> anyhow::Result<usize
             .collect();
         let message = Email { to: recipients, subject: email.subject.clone(), text: email.body.clone() };
         let attempts = email.attempts + 1;
-        let finished = |status: &'static str, next: Option<Timestamp>, error: Option<String>| {
-            let sent = (status == "sent").then(|| state.clock.now());
-            (status, next, error, sent)
-        };
-        let (status, next, error, sent) = match mailer.send(&message).await {
-            Ok(()) => finished("sent", None, None),
+        let result = mailer.send(&message).await;
+        let attempted_at = state.clock.now();
+        let (status, next_attempt_at, last_error) = match result {
+            Ok(()) => ("sent", None, None),
             Err(MailError::Transient(e)) => {
                 match usize::try_from(attempts - 1).ok().and_then(|i| RETRIES.get(i)) {
-                    Some(wait) => finished("pending", Some(state.clock.now().saturating_add(*wait)), Some(e)),
-                    None => finished("failed", None, Some(e)),
+                    Some(wait) => ("pending", Some(attempted_at.saturating_add(*wait)), Some(e)),
+                    None => ("failed", None, Some(e)),
                 }
             }
             Err(e @ (MailError::Permanent(_) | MailError::Config(_))) => {
-                finished("failed", None, Some(e.to_string()))
+                ("failed", None, Some(e.to_string()))
             }
         };
-        let outcome = match status {
-            "pending" => "retry",
-            other => other,
-        };
+        let outcome = if status == "pending" { "retry" } else { status };
         state.metrics.inc("ledgerlink_emails_total", &[("outcome", outcome)]);
-        if let Some(error) = &error {
+        if let Some(error) = &last_error {
             tracing::warn!(email_id = %email.id, connection_id = %email.connection_id, attempts, status, error, "alert email not sent");
         } else {
             tracing::info!(email_id = %email.id, connection_id = %email.connection_id, "alert email sent");
         }
-        state
-            .store
-            .finish_email(state.engine.instance(), &email.id, status, attempts, next, error.as_deref(), sent)
-            .await?;
+        let attempt = Attempt {
+            status: status.into(),
+            attempts,
+            next_attempt_at,
+            attempted_at,
+            last_status: None,
+            last_error,
+        };
+        state.store.finish_email(state.engine.instance(), &email.id, &attempt).await?;
     }
     Ok(due.len())
 }

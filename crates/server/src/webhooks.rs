@@ -19,7 +19,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, Mac};
 use ledgerlink_core::Timestamp;
-use ledgerlink_store::{Delivery, DeliveryAttempt, WebhookSubscription};
+use ledgerlink_store::{Attempt, Delivery, WebhookSubscription};
 use rand::RngCore;
 use serde_json::json;
 use sha2::Sha256;
@@ -143,7 +143,7 @@ async fn attempt(client: &reqwest::Client, state: &AppState, delivery: Delivery)
     state.metrics.inc("ledgerlink_webhook_deliveries_total", &[("outcome", outcome)]);
     let finished = state.clock.now();
     let record = if ok {
-        DeliveryAttempt {
+        Attempt {
             status: "delivered".into(),
             attempts,
             next_attempt_at: None,
@@ -153,7 +153,7 @@ async fn attempt(client: &reqwest::Client, state: &AppState, delivery: Delivery)
         }
     } else {
         let next = next_after(finished, attempts);
-        DeliveryAttempt {
+        Attempt {
             status: if next.is_some() { "pending" } else { "failed" }.into(),
             attempts,
             next_attempt_at: next,

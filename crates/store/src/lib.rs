@@ -30,9 +30,7 @@ pub mod url;
 
 pub use jobs::{Credentials, Job, Jobs, PasswordLogin};
 pub use model::*;
-pub use outbox::{
-    Alerts, Delivery, DeliveryAttempt, Dispatch, LinkedConnection, OutboxEmail, WebhookSubscription,
-};
+pub use outbox::{Alerts, Attempt, Delivery, Dispatch, LinkedConnection, OutboxEmail, WebhookSubscription};
 pub use url::DatabaseUrl;
 
 pub use postgres::PostgresStore;

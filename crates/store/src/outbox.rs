@@ -82,13 +82,15 @@ impl Delivery {
     }
 }
 
-/// The outcome of one delivery attempt.
+/// The outcome of one attempt at sending an outbox row (a webhook delivery or an email).
 #[derive(Clone, Debug)]
-pub struct DeliveryAttempt {
+pub struct Attempt {
+    /// `pending` (retry at `next_attempt_at`), `delivered` / `sent`, or `failed`.
     pub status: String,
     pub attempts: i64,
     pub next_attempt_at: Option<Timestamp>,
     pub attempted_at: Timestamp,
+    /// The receiver's HTTP status (webhooks).
     pub last_status: Option<i64>,
     pub last_error: Option<String>,
 }
@@ -175,7 +177,7 @@ pub trait Alerts: Send + Sync {
         limit: u32,
     ) -> Result<Vec<Delivery>>;
     /// Records an attempt; false when the lease was lost meanwhile.
-    async fn finish_delivery(&self, instance: &str, id: &str, attempt: &DeliveryAttempt) -> Result<bool>;
+    async fn finish_delivery(&self, instance: &str, id: &str, attempt: &Attempt) -> Result<bool>;
     async fn list_deliveries(
         &self,
         tenant_id: &str,
@@ -191,17 +193,9 @@ pub trait Alerts: Send + Sync {
         lease_until: Timestamp,
         limit: u32,
     ) -> Result<Vec<OutboxEmail>>;
-    #[allow(clippy::too_many_arguments)]
-    async fn finish_email(
-        &self,
-        instance: &str,
-        id: &str,
-        status: &str,
-        attempts: i64,
-        next_attempt_at: Option<Timestamp>,
-        last_error: Option<&str>,
-        sent_at: Option<Timestamp>,
-    ) -> Result<bool>;
+    /// Records an attempt (`sent_at` is its time when `status` is `sent`); false when the lease
+    /// was lost meanwhile.
+    async fn finish_email(&self, instance: &str, id: &str, attempt: &Attempt) -> Result<bool>;
     async fn emails_of_connection(&self, tenant_id: &str, connection_id: &str) -> Result<Vec<OutboxEmail>>;
 
     /// Other connections of the tenant that hold the same external account.
@@ -470,7 +464,7 @@ macro_rules! alert_queries {
                 &self,
                 instance: &str,
                 id: &str,
-                a: &$crate::outbox::DeliveryAttempt,
+                a: &$crate::outbox::Attempt,
             ) -> $crate::Result<bool> {
                 let delivered = (a.status == "delivered").then_some(a.attempted_at.as_millis());
                 let result = sqlx::query(
@@ -543,12 +537,9 @@ macro_rules! alert_queries {
                 &self,
                 instance: &str,
                 id: &str,
-                status: &str,
-                attempts: i64,
-                next_attempt_at: Option<ledgerlink_core::Timestamp>,
-                last_error: Option<&str>,
-                sent_at: Option<ledgerlink_core::Timestamp>,
+                a: &$crate::outbox::Attempt,
             ) -> $crate::Result<bool> {
+                let sent_at = (a.status == "sent").then_some(a.attempted_at.as_millis());
                 let result = sqlx::query(
                     "UPDATE email_outbox SET status = $3, attempts = $4, next_attempt_at = $5, last_error = $6,
                         sent_at = $7, lease_owner = NULL, lease_expires_at = NULL
@@ -556,11 +547,11 @@ macro_rules! alert_queries {
                 )
                 .bind(id)
                 .bind(instance)
-                .bind(status)
-                .bind(attempts)
-                .bind(next_attempt_at.map(|t| t.as_millis()))
-                .bind(last_error)
-                .bind(sent_at.map(|t| t.as_millis()))
+                .bind(&a.status)
+                .bind(a.attempts)
+                .bind(a.next_attempt_at.map(|t| t.as_millis()))
+                .bind(&a.last_error)
+                .bind(sent_at)
                 .execute(&self.pool)
                 .await?;
                 Ok(result.rows_affected() == 1)

@@ -5,9 +5,9 @@ use std::sync::Arc;
 
 use ledgerlink_core::{Timestamp, id};
 use ledgerlink_store::{
-    ConnectOptions, Connection, ConnectionChange, ConnectionFilter, DatabaseUrl, Delivery, DeliveryAttempt,
-    Dispatch, Event, Guard, LinkedConnection, OAuthState, Organisation, OutboxEmail, PendingChange, Store,
-    StoreError, Tenant, TokenWrite, User, WebhookSubscription,
+    Attempt, ConnectOptions, Connection, ConnectionChange, ConnectionFilter, DatabaseUrl, Delivery, Dispatch,
+    Event, Guard, LinkedConnection, OAuthState, Organisation, OutboxEmail, PendingChange, Store, StoreError,
+    Tenant, TokenWrite, User, WebhookSubscription,
 };
 
 struct Fixture {
@@ -186,9 +186,21 @@ fn delivery(sub: &WebhookSubscription, ordering_key: &str, seq: i64) -> Delivery
     Delivery::new(&sub.id, &sub.tenant_id, &event_id, "connection.degraded", (ordering_key, seq), payload, T0)
 }
 
+/// An email attempt at `now`: `sent`, or `pending` again at `retry_at` after `error`.
+fn mail(now: Timestamp, attempts: i64, retry_at: Option<Timestamp>, error: Option<&str>) -> Attempt {
+    Attempt {
+        status: if retry_at.is_some() { "pending" } else { "sent" }.into(),
+        attempts,
+        next_attempt_at: retry_at,
+        attempted_at: now,
+        last_status: None,
+        last_error: error.map(Into::into),
+    }
+}
+
 /// The outcome of an attempt at `now`: delivered, or answered 503 and retried at `retry_at`.
-fn attempt(now: Timestamp, attempts: i64, retry_at: Option<Timestamp>) -> DeliveryAttempt {
-    DeliveryAttempt {
+fn attempt(now: Timestamp, attempts: i64, retry_at: Option<Timestamp>) -> Attempt {
+    Attempt {
         status: if retry_at.is_some() { "pending" } else { "delivered" }.into(),
         attempts,
         next_attempt_at: retry_at,
@@ -792,22 +804,20 @@ on_both_backends! {
         both.sort();
         assert_eq!(claim_email_ids(&*f.store, "hub-a", at(3_000), at(33_000)).await, both);
         assert!(claim_email_ids(&*f.store, "hub-b", at(4_000), at(34_000)).await.is_empty());
-        let sent = Some(at(4_000));
-        assert!(!f.store.finish_email("hub-b", &incident.id, "sent", 1, None, None, sent).await.unwrap());
+        assert!(!f.store.finish_email("hub-b", &incident.id, &mail(at(4_000), 1, None, None)).await.unwrap());
         // The mail server says "try later": retried at 60 s.
         let retry = Some(at(60_000));
         let busy = Some("421 busy");
-        assert!(f.store.finish_email("hub-a", &incident.id, "pending", 1, retry, busy, None).await.unwrap());
-        assert!(f.store.finish_email("hub-a", &myob_email.id, "sent", 1, None, None, sent).await.unwrap());
+        assert!(f.store.finish_email("hub-a", &incident.id, &mail(at(4_000), 1, retry, busy)).await.unwrap());
+        assert!(f.store.finish_email("hub-a", &myob_email.id, &mail(at(4_000), 1, None, None)).await.unwrap());
         assert_eq!(f.store.outbox_depth().await.unwrap(), (0, 1));
         assert!(claim_email_ids(&*f.store, "hub-a", at(59_999), at(89_999)).await.is_empty());
         assert_eq!(claim_email_ids(&*f.store, "hub-b", at(60_000), at(90_000)).await, [incident.id.as_str()]);
         assert!(claim_email_ids(&*f.store, "hub-a", at(90_000), at(120_000)).await.is_empty(), "hub-b's");
         let taken_over = claim_email_ids(&*f.store, "hub-a", at(90_001), at(120_001)).await;
         assert_eq!(taken_over, [incident.id.as_str()]);
-        let (sent_b, sent_a) = (Some(at(90_002)), Some(at(90_003)));
-        assert!(!f.store.finish_email("hub-b", &incident.id, "sent", 2, None, None, sent_b).await.unwrap());
-        assert!(f.store.finish_email("hub-a", &incident.id, "sent", 2, None, None, sent_a).await.unwrap());
+        assert!(!f.store.finish_email("hub-b", &incident.id, &mail(at(90_002), 2, None, None)).await.unwrap());
+        assert!(f.store.finish_email("hub-a", &incident.id, &mail(at(90_003), 2, None, None)).await.unwrap());
         let stored = f.store.emails_of_connection(&org.tenant_id, &c.id).await.unwrap().remove(0);
         assert_eq!((stored.status.as_str(), stored.attempts, stored.sent_at), ("sent", 2, Some(at(90_003))));
         assert_eq!(stored.last_error, None);
@@ -937,12 +947,11 @@ on_both_backends! {
         assert_eq!(f.store.outbox_depth().await.unwrap(), (3, 2));
         let delivered = attempt(at(11), 1, None);
         assert!(f.store.finish_delivery("hub-a", &deliveries[0].id, &delivered).await.unwrap());
-        let gave_up = DeliveryAttempt { status: "failed".into(), ..attempt(at(11), 9, Some(at(11))) };
-        let gave_up = DeliveryAttempt { next_attempt_at: None, ..gave_up };
+        let gave_up = Attempt { status: "failed".into(), ..attempt(at(11), 9, Some(at(11))) };
+        let gave_up = Attempt { next_attempt_at: None, ..gave_up };
         assert!(f.store.finish_delivery("hub-a", &deliveries[1].id, &gave_up).await.unwrap());
         assert_eq!(claim_email_ids(&*f.store, "hub-a", at(12), at(30_000)).await.len(), 2);
-        let sent = Some(at(13));
-        assert!(f.store.finish_email("hub-a", &mails[0].id, "sent", 1, None, None, sent).await.unwrap());
+        assert!(f.store.finish_email("hub-a", &mails[0].id, &mail(at(13), 1, None, None)).await.unwrap());
         assert_eq!(f.store.outbox_depth().await.unwrap(), (1, 1));
     }
 }
