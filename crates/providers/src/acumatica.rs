@@ -11,8 +11,6 @@
 //! [`Diagnosis::acumatica_login`] reads `exceptionMessage` (rejected credentials, a locked user,
 //! the login limit, an expired password).
 
-use std::time::Duration;
-
 use ledgerlink_core::{Diagnosis, Provider, SecretString};
 use reqwest::header::{COOKIE, HeaderMap, SET_COOKIE};
 
@@ -66,13 +64,10 @@ pub struct AcumaticaClient {
 }
 
 impl AcumaticaClient {
-    pub fn new(timeout: Duration) -> Result<Self, reqwest::Error> {
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("ledgerlink/", env!("CARGO_PKG_VERSION")))
-            .build()?;
-        Ok(Self { http })
+    /// A client over `http`, which should not follow redirects and should time out (the hub
+    /// passes its proxy's client, built once).
+    pub fn new(http: reqwest::Client) -> Self {
+        Self { http }
     }
 
     /// Logs in. The session must be [`Session::close`]d (it logs out when dropped otherwise).

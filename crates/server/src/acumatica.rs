@@ -108,7 +108,7 @@ pub async fn call(
     let Some(_slot) = state.proxy.limiter.acquire(&format!("acumatica:{key}"), limits, deadline).await else {
         return Ok(Err(Diagnosis::lookup(Provider::Acumatica, Some(429), None, None)));
     };
-    let client = AcumaticaClient::new(state.config.provider_timeout)?;
+    let client = AcumaticaClient::new(state.proxy.client.clone());
     let outcome = match client.open(&login).await {
         Ok(session) => {
             let answer = session.send(method, path_and_query, headers, body).await;
