@@ -41,8 +41,9 @@ impl Metrics {
         *counters.entry((name, labels)).or_default() += 1;
     }
 
-    /// The current value of one counter (tests and the benchmark read it).
-    pub fn get(&self, name: &str, labels: &[(&str, &str)]) -> u64 {
+    /// The current value of one counter, summed over the labels not given.
+    #[cfg(test)]
+    fn get(&self, name: &str, labels: &[(&str, &str)]) -> u64 {
         let counters = self.counters.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         counters
             .iter()

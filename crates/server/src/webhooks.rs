@@ -111,7 +111,9 @@ impl Sender {
 }
 
 async fn attempt(client: &reqwest::Client, state: &AppState, delivery: Delivery) -> anyhow::Result<()> {
-    let Some(sub) = subscription(state, &delivery).await? else { return Ok(()) };
+    let Some(sub) = state.store.subscription(&delivery.tenant_id, &delivery.subscription_id).await? else {
+        return Ok(());
+    };
     let secret = state.keys.decrypt_secret(&sub.secret, &secret_context(&sub.id))?;
     let now = state.clock.now();
     let timestamp = now.as_millis().div_euclid(1000);
@@ -176,10 +178,6 @@ async fn attempt(client: &reqwest::Client, state: &AppState, delivery: Delivery)
         disable(state, &sub, &format!("{attempts} attempts over the retry schedule failed")).await?;
     }
     Ok(())
-}
-
-async fn subscription(state: &AppState, delivery: &Delivery) -> anyhow::Result<Option<WebhookSubscription>> {
-    Ok(state.store.subscription(&delivery.tenant_id, &delivery.subscription_id).await?)
 }
 
 fn transport_error(error: &reqwest::Error) -> String {

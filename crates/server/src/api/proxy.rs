@@ -19,7 +19,6 @@ use super::connections::load;
 use super::error::{ApiError, ErrorBody};
 use super::extract::AuthTenant;
 use crate::AppState;
-use crate::engine::{AccessToken, AccessTokenError};
 use crate::proxy::{Limits, safe_path};
 
 /// The header carrying the diagnosis of a failed proxied call (JSON, ASCII-only).
@@ -78,21 +77,12 @@ pub async fn test(
 ) -> Result<Json<TestResult>, ApiError> {
     let conn = load(&state, &tenant.id, &id).await?;
     let provider: Provider = conn.provider.parse().map_err(ApiError::internal)?;
-    let outcome = if provider == Provider::Acumatica {
-        crate::acumatica::test(&state, &conn).await.map_err(|e| ApiError::internal(format!("{e:#}"))).map(
-            |d| match d {
-                None => Ok(empty_forwarded()),
-                Some(diagnosis) => Err(TestError::Diagnosed(Box::new(diagnosis))),
-            },
-        )?
+    let diagnosis = if provider == Provider::Acumatica {
+        crate::acumatica::test(&state, &conn).await.map_err(|e| ApiError::internal(format!("{e:#}")))?
     } else {
-        forward_test(&state, &conn, provider).await
+        oauth_test(&state, &conn, provider).await?
     };
-    let result = match outcome {
-        Ok(forwarded) => TestResult { ok: forwarded.diagnosis.is_none(), diagnosis: forwarded.diagnosis },
-        Err(TestError::Diagnosed(diagnosis)) => TestResult { ok: false, diagnosis: Some(*diagnosis) },
-        Err(TestError::Api(error)) => return Err(error),
-    };
+    let result = TestResult { ok: diagnosis.is_none(), diagnosis };
     let outcome = if result.ok { "ok" } else { "failed" };
     state
         .metrics
@@ -104,26 +94,18 @@ pub async fn test(
     Ok(Json(result))
 }
 
-fn empty_forwarded() -> Forwarded {
-    Forwarded { status: StatusCode::OK, headers: HeaderMap::new(), body: Bytes::new(), diagnosis: None }
-}
-
-enum TestError {
-    /// The test ran (or found the connection broken) and failed: the answer is the diagnosis.
-    Diagnosed(Box<Diagnosis>),
-    Api(ApiError),
-}
-
-async fn forward_test(
+/// One harmless call through the proxy's machinery, without its retries: the diagnosis of a
+/// failure (also when the connection is disconnected), `None` when it answered.
+async fn oauth_test(
     state: &AppState,
     conn: &Connection,
     provider: Provider,
-) -> Result<Forwarded, TestError> {
+) -> Result<Option<Diagnosis>, ApiError> {
     if !provider.is_oauth() {
-        return Err(TestError::Api(ApiError::invalid(format!(
+        return Err(ApiError::invalid(format!(
             "testing {} connections is not available in this version of the hub yet",
             provider.display_name()
-        ))));
+        )));
     }
     let path = match provider {
         Provider::Xero => "Organisation".to_owned(),
@@ -140,12 +122,13 @@ async fn forward_test(
         body: Bytes::new(),
     };
     match forward(state, conn, provider, request, Retries::None).await {
-        Ok(forwarded) => Ok(forwarded),
+        Ok(forwarded) => Ok(forwarded.diagnosis),
+        // The test ran, or found the connection broken: the answer is the diagnosis.
         Err(error) => match error.diagnosis.clone() {
             Some(diagnosis) if error.status != StatusCode::CONFLICT || conn.status == "disconnected" => {
-                Err(TestError::Diagnosed(diagnosis))
+                Ok(Some(*diagnosis))
             }
-            _ => Err(TestError::Api(error)),
+            _ => Err(error),
         },
     }
 }
@@ -298,7 +281,7 @@ async fn forward(
     let Request { method, path, query, headers, body } = request;
     let client = state.providers.oauth(provider).map_err(ApiError::invalid)?;
     let deadline = Instant::now() + state.config.provider_timeout;
-    let mut token = token_or_error(state.engine.access_token(&conn.id).await, provider)?;
+    let mut token = super::connections::token_or_error(state.engine.access_token(&conn.id).await, provider)?;
     let account = ExternalAccount {
         id: token.connection.external_account_id.clone().unwrap_or_default(),
         name: token.connection.external_account_name.clone(),
@@ -379,7 +362,7 @@ async fn forward(
         } else if status == StatusCode::UNAUTHORIZED && !refreshed && retries == Retries::RateLimitsAnd401 {
             refreshed = true;
             let rejected = token.connection.token_version;
-            token = token_or_error(
+            token = super::connections::token_or_error(
                 state.engine.access_token_replacing(&conn.id, Some(rejected)).await,
                 provider,
             )?;
@@ -397,11 +380,4 @@ async fn forward(
         }
         return Ok(Forwarded { status, headers, body: answer, diagnosis });
     }
-}
-
-fn token_or_error(
-    result: Result<AccessToken, AccessTokenError>,
-    provider: Provider,
-) -> Result<AccessToken, ApiError> {
-    super::connections::token_or_error(result, provider)
 }
