@@ -385,7 +385,7 @@ pub enum DuplicatePolicy {
 pub struct AlertsConfig {
     #[serde(deserialize_with = "positive_duration")]
     pub degraded_after: Duration,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "reconnect_template")]
     pub reconnect_url: Option<String>,
 }
 
@@ -745,6 +745,20 @@ fn optional_http_url<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<ur
     parse_http_url(&raw).map(Some).map_err(serde::de::Error::custom)
 }
 
+/// An http(s) URL once its `{connection_id}` and `{organisation_id}` placeholders are filled.
+fn reconnect_template<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let raw = String::deserialize(d)?;
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    let filled = raw
+        .replace("{connection_id}", "con_00000000000000000000000000")
+        .replace("{organisation_id}", "org_00000000000000000000000000");
+    parse_http_url(&filled).map_err(serde::de::Error::custom)?;
+    Ok(Some(raw.to_owned()))
+}
+
 fn optional_database_url<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<DatabaseUrl>, D::Error> {
     let raw = String::deserialize(d)?;
     if raw.trim().is_empty() {
@@ -845,6 +859,13 @@ mod tests {
             (Some("[providers.xero]\nclient_idd = \"x\""), &[], &["providers.xero", "client_idd"]),
             (Some("[providers.xero]\ntoken_url = \"not a url\""), &[], &["`providers.xero.token_url`"]),
             (Some("listen = "), &[], &["not valid TOML"]),
+            (
+                None,
+                &[("LEDGERLINK_ALERTS_RECONNECT_URL", "app.example.com/{connection_id}")],
+                &["`alerts.reconnect_url`", "LEDGERLINK_ALERTS_RECONNECT_URL", "http"],
+            ),
+            (Some("duplicate_policy = \"ignore\""), &[], &["`duplicate_policy`", "warn"]),
+            (None, &[("LEDGERLINK_WEBCONNECTOR_MAX_ATTEMPTS", "0")], &["`webconnector.max_attempts`"]),
         ];
         for (file, env, expected) in cases {
             let err = load(*file, env, &[]).unwrap_err().to_string();

@@ -179,6 +179,7 @@ async fn a_password_failing_the_2023_1_3_policy_is_refused_naming_each_rule() {
         (json!({"instance_url": "http://acumatica.example.com/AcumaticaERP"}), "https"),
         (json!({"company": "Company"}), "not both"),
         (json!({"username": ""}), "username"),
+        (json!({"branch": "x".repeat(101)}), "branch"),
     ] {
         let (status, error) = w.create(&w.org, "Correct-Horse-Battery-9", extra.clone()).await;
         assert_eq!(status, 422, "{extra}: {error}");

@@ -362,12 +362,22 @@ async fn create_acumatica(
     if body.tenant.is_some() && body.company.is_some() {
         return Err(ApiError::invalid("give `tenant` or `company` (its older name), not both"));
     }
-    let clean = |v: Option<String>| v.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+    let name = |field: &str, value: Option<String>| -> Result<Option<String>, ApiError> {
+        let Some(value) = value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()) else {
+            return Ok(None);
+        };
+        if value.chars().count() > 100 || value.chars().any(char::is_control) {
+            return Err(ApiError::invalid(format!(
+                "`{field}` must be at most 100 characters, without control characters"
+            )));
+        }
+        Ok(Some(value))
+    };
     let options = crate::acumatica::Options {
         instance_url: url.as_str().trim_end_matches('/').to_owned(),
-        tenant: clean(body.tenant),
-        company: clean(body.company),
-        branch: clean(body.branch),
+        tenant: name("tenant", body.tenant)?,
+        company: name("company", body.company)?,
+        branch: name("branch", body.branch)?,
     };
     let mut conn = connections::new_connection(state, org, Provider::Acumatica, None);
     let (account_id, account_name) = crate::acumatica::account_of(&options);
