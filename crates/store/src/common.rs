@@ -321,23 +321,7 @@ macro_rules! common_queries {
 
             async fn create_connection(&self, c: &$crate::Connection, event: &$crate::Event) -> $crate::Result<()> {
                 let mut tx = self.pool.begin().await?;
-                sqlx::query(
-                    "INSERT INTO connections (id, tenant_id, organisation_id, provider, status, reason, status_since,
-                        redirect_url, created_at, updated_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-                )
-                .bind(&c.id)
-                .bind(&c.tenant_id)
-                .bind(&c.organisation_id)
-                .bind(&c.provider)
-                .bind(&c.status)
-                .bind(&c.reason)
-                .bind(c.status_since.as_millis())
-                .bind(&c.redirect_url)
-                .bind(c.created_at.as_millis())
-                .bind(c.updated_at.as_millis())
-                .execute(&mut *tx)
-                .await?;
+                insert_connection(&mut *tx, c, None).await?;
                 insert_event(&mut *tx, event).await?;
                 tx.commit().await?;
                 Ok(())
@@ -717,6 +701,42 @@ macro_rules! common_queries {
                 applied.push(ok);
             }
             Ok(applied)
+        }
+
+        /// A new connection row, with the login of a password connection.
+        async fn insert_connection<'e, E>(
+            executor: E,
+            c: &$crate::Connection,
+            login: Option<&$crate::jobs::PasswordLogin>,
+        ) -> Result<(), sqlx::Error>
+        where
+            E: sqlx::Executor<'e, Database = <$row as sqlx::Row>::Database>,
+        {
+            sqlx::query(
+                "INSERT INTO connections (id, tenant_id, organisation_id, provider, status, reason, status_since,
+                    redirect_url, created_at, updated_at, external_account_id, external_account_name,
+                    username, secret, options, login_key)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+            )
+            .bind(&c.id)
+            .bind(&c.tenant_id)
+            .bind(&c.organisation_id)
+            .bind(&c.provider)
+            .bind(&c.status)
+            .bind(&c.reason)
+            .bind(c.status_since.as_millis())
+            .bind(&c.redirect_url)
+            .bind(c.created_at.as_millis())
+            .bind(c.updated_at.as_millis())
+            .bind(&c.external_account_id)
+            .bind(&c.external_account_name)
+            .bind(login.map(|l| l.username.as_str()))
+            .bind(login.map(|l| l.secret.as_str()))
+            .bind(login.and_then(|l| l.options.as_deref()))
+            .bind(login.and_then(|l| l.login_key.as_deref()))
+            .execute(executor)
+            .await?;
+            Ok(())
         }
 
         async fn insert_event<'e, E>(executor: E, event: &$crate::Event) -> Result<(), sqlx::Error>

@@ -143,30 +143,7 @@ macro_rules! job_queries {
                 login: &$crate::jobs::PasswordLogin,
             ) -> $crate::Result<()> {
                 let mut tx = self.pool.begin().await?;
-                sqlx::query(
-                    "INSERT INTO connections (id, tenant_id, organisation_id, provider, status, reason, status_since,
-                        redirect_url, created_at, updated_at, username, secret, options, login_key,
-                        external_account_id, external_account_name)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
-                )
-                .bind(&c.id)
-                .bind(&c.tenant_id)
-                .bind(&c.organisation_id)
-                .bind(&c.provider)
-                .bind(&c.status)
-                .bind(&c.reason)
-                .bind(c.status_since.as_millis())
-                .bind(&c.redirect_url)
-                .bind(c.created_at.as_millis())
-                .bind(c.updated_at.as_millis())
-                .bind(&login.username)
-                .bind(&login.secret)
-                .bind(&login.options)
-                .bind(&login.login_key)
-                .bind(&c.external_account_id)
-                .bind(&c.external_account_name)
-                .execute(&mut *tx)
-                .await?;
+                insert_connection(&mut *tx, c, Some(login)).await?;
                 insert_event(&mut *tx, event).await?;
                 tx.commit().await?;
                 Ok(())
